@@ -1,0 +1,38 @@
+// libc symbols used for netlink sockets: readiness, buffer sizes, errno.
+import { lazyLibrary } from "./load.ts";
+
+const symbols = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  // The same poll, run off the JS thread so a long wait never blocks the event loop.
+  poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export const libc = lazyLibrary("libc.so.6", "libc6", symbols);
+
+/** errno of the last failed call made on this (the JS) thread. */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32(0) : 0;
+}
+
+const strerrorCache = new Map<number, string>();
+/** C strerror() text, so messages match the reference tools byte for byte. */
+export function strerror(code: number): string {
+  let s = strerrorCache.get(code);
+  if (s === undefined) {
+    const p = libc().strerror(code);
+    s = p ? Deno.UnsafePointerView.getCString(p) : `Unknown error ${code}`;
+    strerrorCache.set(code, s);
+  }
+  return s;
+}

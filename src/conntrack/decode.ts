@@ -1,0 +1,290 @@
+// Decodes ctnetlink messages (conntrack and expectation) into model objects.
+// Works on the receive buffer directly: no FFI crossing per attribute.
+import { ntop4, ntop6 } from "../common/inet.ts";
+import { NLA_TYPE_MASK } from "../netlink/constants.ts";
+import { Conntrack, type Counters, Expect, type SeqAdj, type Tuple } from "./model.ts";
+import * as A from "./attrs.ts";
+
+const utf8 = new TextDecoder();
+
+function cstr(buf: Uint8Array, off: number, len: number): string {
+  let end = off;
+  const lim = off + len;
+  while (end < lim && buf[end] !== 0) end++;
+  return utf8.decode(buf.subarray(off, end));
+}
+
+/** Iterates the attributes in [off, end): calls fn(type, payloadOff, payloadLen). */
+function eachAttr(v: DataView, off: number, end: number, fn: (t: number, p: number, l: number) => void) {
+  while (off + 4 <= end) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > end) break;
+    fn(v.getUint16(off + 2, true) & NLA_TYPE_MASK, off + 4, len - 4);
+    off += (len + 3) & ~3;
+  }
+}
+
+export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: number, l3: number): Tuple {
+  const t: Tuple = {
+    l3,
+    src: undefined,
+    dst: undefined,
+    proto: undefined,
+    sport: undefined,
+    dport: undefined,
+    icmpType: undefined,
+    icmpCode: undefined,
+    icmpId: undefined,
+    zone: undefined,
+  };
+  eachAttr(v, off, end, (type, p, l) => {
+    if (type === A.CTA_TUPLE_IP) {
+      eachAttr(v, p, p + l, (it, ip) => {
+        switch (it) {
+          case A.CTA_IP_V4_SRC:
+            t.src = ntop4(buf, ip), t.l3 = 2;
+            break;
+          case A.CTA_IP_V4_DST:
+            t.dst = ntop4(buf, ip), t.l3 = 2;
+            break;
+          case A.CTA_IP_V6_SRC:
+            t.src = ntop6(buf, ip), t.l3 = 10;
+            break;
+          case A.CTA_IP_V6_DST:
+            t.dst = ntop6(buf, ip), t.l3 = 10;
+            break;
+        }
+      });
+    } else if (type === A.CTA_TUPLE_PROTO) {
+      eachAttr(v, p, p + l, (pt, pp) => {
+        switch (pt) {
+          case A.CTA_PROTO_NUM:
+            t.proto = buf[pp];
+            break;
+          case A.CTA_PROTO_SRC_PORT:
+            t.sport = v.getUint16(pp, false);
+            break;
+          case A.CTA_PROTO_DST_PORT:
+            t.dport = v.getUint16(pp, false);
+            break;
+          case A.CTA_PROTO_ICMP_ID:
+          case A.CTA_PROTO_ICMPV6_ID:
+            t.icmpId = v.getUint16(pp, false);
+            break;
+          case A.CTA_PROTO_ICMP_TYPE:
+          case A.CTA_PROTO_ICMPV6_TYPE:
+            t.icmpType = buf[pp];
+            break;
+          case A.CTA_PROTO_ICMP_CODE:
+          case A.CTA_PROTO_ICMPV6_CODE:
+            t.icmpCode = buf[pp];
+            break;
+        }
+      });
+    } else if (type === A.CTA_TUPLE_ZONE) {
+      t.zone = v.getUint16(p, false);
+    }
+  });
+  return t;
+}
+
+function counters(v: DataView, p: number, l: number): Counters {
+  const c: Counters = { packets: 0n, bytes: 0n };
+  eachAttr(v, p, p + l, (t, q) => {
+    if (t === A.CTA_COUNTERS_PACKETS) c.packets = v.getBigUint64(q, false);
+    else if (t === A.CTA_COUNTERS_BYTES) c.bytes = v.getBigUint64(q, false);
+    else if (t === A.CTA_COUNTERS32_PACKETS) c.packets = BigInt(v.getUint32(q, false));
+    else if (t === A.CTA_COUNTERS32_BYTES) c.bytes = BigInt(v.getUint32(q, false));
+  });
+  return c;
+}
+
+function seqAdj(v: DataView, p: number, l: number): SeqAdj {
+  const s: SeqAdj = { correctionPos: 0, offsetBefore: 0, offsetAfter: 0 };
+  eachAttr(v, p, p + l, (t, q) => {
+    if (t === A.CTA_SEQADJ_CORRECTION_POS) s.correctionPos = v.getUint32(q, false);
+    else if (t === A.CTA_SEQADJ_OFFSET_BEFORE) s.offsetBefore = v.getUint32(q, false);
+    else if (t === A.CTA_SEQADJ_OFFSET_AFTER) s.offsetAfter = v.getUint32(q, false);
+  });
+  return s;
+}
+
+/**
+ * Decodes the conntrack in the netlink message at `off` (length `len`,
+ * nlmsghdr included).
+ */
+export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: number): Conntrack {
+  const ct = new Conntrack();
+  const l3 = buf[off + 16];
+  ct.orig.l3 = l3;
+  ct.reply.l3 = l3;
+  eachAttr(v, off + 20, off + len, (type, p, l) => {
+    switch (type) {
+      case A.CTA_TUPLE_ORIG:
+        ct.orig = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_TUPLE_REPLY:
+        ct.reply = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_TUPLE_MASTER:
+        ct.master = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_STATUS:
+        ct.status = v.getUint32(p, false);
+        break;
+      case A.CTA_TIMEOUT:
+        ct.timeout = v.getUint32(p, false);
+        break;
+      case A.CTA_MARK:
+        ct.mark = v.getUint32(p, false);
+        break;
+      case A.CTA_SECMARK:
+        ct.secmark = v.getUint32(p, false);
+        break;
+      case A.CTA_USE:
+        ct.use = v.getUint32(p, false);
+        break;
+      case A.CTA_ID:
+        ct.id = v.getUint32(p, false);
+        break;
+      case A.CTA_ZONE:
+        ct.zone = v.getUint16(p, false);
+        break;
+      case A.CTA_PROTOINFO:
+        eachAttr(v, p, p + l, (pt, pp, pl) => decodeProtoinfo(ct, buf, v, pt, pp, pl));
+        break;
+      case A.CTA_COUNTERS_ORIG:
+        ct.countersOrig = counters(v, p, l);
+        break;
+      case A.CTA_COUNTERS_REPLY:
+        ct.countersReply = counters(v, p, l);
+        break;
+      case A.CTA_TIMESTAMP:
+        eachAttr(v, p, p + l, (t, q) => {
+          if (t === A.CTA_TIMESTAMP_START) ct.tsStart = v.getBigUint64(q, false);
+          else if (t === A.CTA_TIMESTAMP_STOP) ct.tsStop = v.getBigUint64(q, false);
+        });
+        break;
+      case A.CTA_HELP:
+        eachAttr(v, p, p + l, (t, q, ql) => {
+          if (t === A.CTA_HELP_NAME) ct.helper = cstr(buf, q, ql);
+        });
+        break;
+      case A.CTA_SECCTX:
+        eachAttr(v, p, p + l, (t, q, ql) => {
+          if (t === A.CTA_SECCTX_NAME) ct.secctx = cstr(buf, q, ql);
+        });
+        break;
+      case A.CTA_LABELS:
+        ct.labels = buf.slice(p, p + l);
+        break;
+      case A.CTA_LABELS_MASK:
+        ct.labelsMask = buf.slice(p, p + l);
+        break;
+      case A.CTA_SEQ_ADJ_ORIG:
+        ct.seqAdjOrig = seqAdj(v, p, l);
+        break;
+      case A.CTA_SEQ_ADJ_REPLY:
+        ct.seqAdjReply = seqAdj(v, p, l);
+        break;
+      case A.CTA_SYNPROXY: {
+        const s = { isn: 0, its: 0, tsoff: 0 };
+        eachAttr(v, p, p + l, (t, q) => {
+          if (t === A.CTA_SYNPROXY_ISN) s.isn = v.getUint32(q, false);
+          else if (t === A.CTA_SYNPROXY_ITS) s.its = v.getUint32(q, false);
+          else if (t === A.CTA_SYNPROXY_TSOFF) s.tsoff = v.getUint32(q, false);
+        });
+        ct.synproxy = s;
+        break;
+      }
+    }
+  });
+  return ct;
+}
+
+function decodeProtoinfo(ct: Conntrack, buf: Uint8Array, v: DataView, pt: number, pp: number, pl: number) {
+  if (pt === A.CTA_PROTOINFO_TCP) {
+    eachAttr(v, pp, pp + pl, (t, q) => {
+      switch (t) {
+        case A.CTA_PROTOINFO_TCP_STATE:
+          ct.state = buf[q];
+          break;
+        case A.CTA_PROTOINFO_TCP_WSCALE_ORIGINAL:
+          ct.tcpWscaleOrig = buf[q];
+          break;
+        case A.CTA_PROTOINFO_TCP_WSCALE_REPLY:
+          ct.tcpWscaleReply = buf[q];
+          break;
+        case A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL:
+          ct.tcpFlagsOrig = buf[q], ct.tcpMaskOrig = buf[q + 1];
+          break;
+        case A.CTA_PROTOINFO_TCP_FLAGS_REPLY:
+          ct.tcpFlagsReply = buf[q], ct.tcpMaskReply = buf[q + 1];
+          break;
+      }
+    });
+  } else if (pt === A.CTA_PROTOINFO_SCTP) {
+    eachAttr(v, pp, pp + pl, (t, q) => {
+      if (t === A.CTA_PROTOINFO_SCTP_STATE) ct.state = buf[q];
+      else if (t === A.CTA_PROTOINFO_SCTP_VTAG_ORIGINAL) ct.sctpVtagOrig = v.getUint32(q, false);
+      else if (t === A.CTA_PROTOINFO_SCTP_VTAG_REPLY) ct.sctpVtagReply = v.getUint32(q, false);
+    });
+  } else if (pt === A.CTA_PROTOINFO_DCCP) {
+    eachAttr(v, pp, pp + pl, (t, q) => {
+      if (t === A.CTA_PROTOINFO_DCCP_STATE) ct.state = buf[q];
+      else if (t === A.CTA_PROTOINFO_DCCP_ROLE) ct.dccpRole = buf[q];
+      else if (t === A.CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ) ct.dccpHandshakeSeq = v.getBigUint64(q, false);
+    });
+  }
+}
+
+/** Decodes the expectation in the netlink message at `off`. */
+export function decodeExpect(buf: Uint8Array, v: DataView, off: number, len: number): Expect {
+  const exp = new Expect();
+  const l3 = buf[off + 16];
+  exp.master.l3 = exp.tuple.l3 = exp.mask.l3 = l3;
+  eachAttr(v, off + 20, off + len, (type, p, l) => {
+    switch (type) {
+      case A.CTA_EXPECT_MASTER:
+        exp.master = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_EXPECT_TUPLE:
+        exp.tuple = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_EXPECT_MASK:
+        exp.mask = decodeTuple(buf, v, p, p + l, l3);
+        break;
+      case A.CTA_EXPECT_TIMEOUT:
+        exp.timeout = v.getUint32(p, false);
+        break;
+      case A.CTA_EXPECT_ID:
+        exp.id = v.getUint32(p, false);
+        break;
+      case A.CTA_EXPECT_HELP_NAME:
+        exp.helper = cstr(buf, p, l);
+        break;
+      case A.CTA_EXPECT_ZONE:
+        exp.zone = v.getUint16(p, false);
+        break;
+      case A.CTA_EXPECT_FLAGS:
+        exp.flags = v.getUint32(p, false);
+        break;
+      case A.CTA_EXPECT_CLASS:
+        exp.class = v.getUint32(p, false);
+        break;
+      case A.CTA_EXPECT_FN:
+        exp.fn = cstr(buf, p, l);
+        break;
+      case A.CTA_EXPECT_NAT: {
+        const nat = { dir: 0, tuple: { l3 } as Tuple };
+        eachAttr(v, p, p + l, (t, q, ql) => {
+          if (t === A.CTA_EXPECT_NAT_DIR) nat.dir = v.getUint32(q, false);
+          else if (t === A.CTA_EXPECT_NAT_TUPLE) nat.tuple = decodeTuple(buf, v, q, q + ql, l3);
+        });
+        exp.nat = nat;
+        break;
+      }
+    }
+  });
+  return exp;
+}

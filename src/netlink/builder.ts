@@ -1,0 +1,115 @@
+// Builds netlink messages (nlmsghdr + nfgenmsg + attributes) into one growing
+// buffer, so a batch of requests goes to the kernel in a single sendto().
+import { NLA_F_NESTED } from "./constants.ts";
+
+export class MessageBuilder {
+  buf: Uint8Array;
+  view: DataView;
+  len = 0;
+  private msgStart = -1;
+  private nests: number[] = [];
+
+  constructor(capacity = 4096) {
+    this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private reserve(n: number): number {
+    const need = this.len + n;
+    if (need > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(need, this.buf.length * 2));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+      this.view = new DataView(bigger.buffer);
+    }
+    const at = this.len;
+    this.len = need;
+    return at;
+  }
+
+  private pad() {
+    const p = (4 - (this.len & 3)) & 3;
+    if (p) this.buf.fill(0, this.reserve(p), this.len);
+  }
+
+  /** Opens a message: nlmsghdr(type, flags, seq) + nfgenmsg(family, version 0, res_id). */
+  begin(type: number, flags: number, seq: number, family: number, resId = 0): this {
+    const at = this.reserve(20);
+    this.msgStart = at;
+    const v = this.view;
+    v.setUint32(at, 0, true);
+    v.setUint16(at + 4, type, true);
+    v.setUint16(at + 6, flags, true);
+    v.setUint32(at + 8, seq >>> 0, true);
+    v.setUint32(at + 12, 0, true);
+    this.buf[at + 16] = family;
+    this.buf[at + 17] = 0;
+    v.setUint16(at + 18, resId, false);
+    return this;
+  }
+
+  end(): this {
+    this.view.setUint32(this.msgStart, this.len - this.msgStart, true);
+    this.msgStart = -1;
+    return this;
+  }
+
+  private header(type: number, payload: number): number {
+    const at = this.reserve(4 + payload);
+    this.view.setUint16(at, 4 + payload, true);
+    this.view.setUint16(at + 2, type, true);
+    return at + 4;
+  }
+
+  u8(type: number, v: number): this {
+    this.buf[this.header(type, 1)] = v;
+    this.pad();
+    return this;
+  }
+  /** Network byte order u16 (the kernel's NLA_U16 in ctnetlink is big-endian). */
+  be16(type: number, v: number): this {
+    this.view.setUint16(this.header(type, 2), v, false);
+    this.pad();
+    return this;
+  }
+  be32(type: number, v: number): this {
+    this.view.setUint32(this.header(type, 4), v >>> 0, false);
+    return this;
+  }
+  be64(type: number, v: bigint): this {
+    this.view.setBigUint64(this.header(type, 8), v, false);
+    return this;
+  }
+  bytes(type: number, b: Uint8Array): this {
+    this.buf.set(b, this.header(type, b.length));
+    this.pad();
+    return this;
+  }
+  /** NUL-terminated string attribute. */
+  str(type: number, s: string): this {
+    const enc = new TextEncoder().encode(s);
+    const at = this.header(type, enc.length + 1);
+    this.buf.set(enc, at);
+    this.buf[at + enc.length] = 0;
+    this.pad();
+    return this;
+  }
+  nest(type: number): this {
+    this.nests.push(this.header(type | NLA_F_NESTED, 0) - 4);
+    return this;
+  }
+  endNest(): this {
+    const at = this.nests.pop()!;
+    this.view.setUint16(at, this.len - at, true);
+    return this;
+  }
+
+  /** The bytes built so far (a view, valid until the next write). */
+  bytesView(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+  reset(): this {
+    this.len = 0;
+    return this;
+  }
+}
