@@ -1,0 +1,139 @@
+// ctkit's `-o json` (an extension to conntrack): one JSON object per entry per
+// line, with the stable schema documented in docs/JSON.md. Built by string
+// concatenation (no intermediate objects); only free-text fields go through
+// JSON.stringify, and 64-bit counters are written as plain JSON numbers.
+import type { Conntrack, Expect, Tuple } from "../model.ts";
+import type { LabelMap } from "../labels.ts";
+import type { MsgType } from "./common.ts";
+import { DCCP_STATES, L3_NAME, PROTO_NAME, SCTP_STATES, TCP_STATES } from "./tables.ts";
+
+const TYPE_FIELD: readonly string[] = ["", '"type":"new",', '"type":"update",', "", '"type":"destroy",'];
+
+const STATUS_NAMES: readonly string[] = [
+  "EXPECTED",
+  "SEEN_REPLY",
+  "ASSURED",
+  "CONFIRMED",
+  "SRC_NAT",
+  "DST_NAT",
+  "SEQ_ADJUST",
+  "SRC_NAT_DONE",
+  "DST_NAT_DONE",
+  "DYING",
+  "FIXED_TIMEOUT",
+  "TEMPLATE",
+  "UNTRACKED",
+  "HELPER",
+  "OFFLOAD",
+  "HW_OFFLOAD",
+];
+
+const EXPECT_FLAG_NAMES: readonly string[] = ["PERMANENT", "INACTIVE", "USERSPACE"];
+
+/** `"family":{...},"proto":{...},` precomputed per number. */
+const FAMILY_FIELD: readonly string[] = L3_NAME.map((n, i) => `"family":{"name":"${n}","num":${i}},`);
+const PROTO_FIELD: readonly string[] = PROTO_NAME.map((n, i) => `"proto":{"name":"${n}","num":${i}},`);
+
+/** Names of the set bits; bits without a name appear as "BIT_<n>". */
+function flagNames(value: number, names: readonly string[]): string {
+  let s = "";
+  for (let bit = 0; bit < 32; bit++) {
+    if (!(value & (1 << bit))) continue;
+    s += (s ? ',"' : '"') + (bit < names.length ? names[bit] : "BIT_" + bit) + '"';
+  }
+  return "[" + s + "]";
+}
+
+function stateName(proto: number | undefined, state: number): string {
+  const table = proto === 132 ? SCTP_STATES : proto === 33 ? DCCP_STATES : TCP_STATES;
+  return state < table.length ? table[state] : String(state);
+}
+
+/** A tuple object: addresses, the L4 fields its protocol carries, and the direction zone. */
+function tupleJson(t: Tuple, counters?: { packets: bigint; bytes: bigint }): string {
+  let s = "{";
+  if (t.src !== undefined) s += '"src":"' + t.src + '",';
+  if (t.dst !== undefined) s += '"dst":"' + t.dst + '",';
+  switch (t.proto) {
+    case 6:
+    case 17:
+    case 136:
+    case 132:
+    case 33:
+      if (t.sport !== undefined) s += '"sport":' + t.sport + ",";
+      if (t.dport !== undefined) s += '"dport":' + t.dport + ",";
+      break;
+    case 47:
+      if (t.sport !== undefined) s += '"srckey":' + t.sport + ",";
+      if (t.dport !== undefined) s += '"dstkey":' + t.dport + ",";
+      break;
+    case 1:
+    case 58:
+      if (t.icmpType !== undefined) s += '"type":' + t.icmpType + ",";
+      if (t.icmpCode !== undefined) s += '"code":' + t.icmpCode + ",";
+      if (t.icmpId !== undefined) s += '"id":' + t.icmpId + ",";
+      break;
+  }
+  if (t.zone !== undefined) s += '"zone":' + t.zone + ",";
+  if (counters !== undefined) s += '"packets":' + counters.packets + ',"bytes":' + counters.bytes + ",";
+  return (s.length > 1 ? s.slice(0, -1) : s) + "}";
+}
+
+/** Label bits as [{"bit":n,"name":"x"}]; "name" only when the map names the bit. */
+function labelsJson(bits: Uint8Array, map: LabelMap | null): string {
+  let s = "";
+  for (let byte = 0; byte < bits.length; byte++) {
+    const v = bits[byte];
+    if (v === 0) continue;
+    for (let b = 0; b < 8; b++) {
+      if (!(v & (1 << b))) continue;
+      const bit = byte * 8 + b; // little-endian u32 words: byte order is bit order
+      const name = map?.nameOf(bit);
+      s += (s ? ",{" : "{") + '"bit":' + bit + (name ? ',"name":' + JSON.stringify(name) : "") + "}";
+    }
+  }
+  return "[" + s + "]";
+}
+
+/** One conntrack entry as a single-line JSON object. */
+export function formatConntrackJson(ct: Conntrack, msgType: MsgType, labelMap: LabelMap | null): string {
+  const o = ct.orig;
+  let s = "{" + (TYPE_FIELD[msgType] ?? "") + FAMILY_FIELD[o.l3 & 0xff] + PROTO_FIELD[o.proto ?? 0] +
+    '"orig":' + tupleJson(o, ct.countersOrig) + ',"reply":' + tupleJson(ct.reply, ct.countersReply);
+  if (ct.master !== undefined) s += ',"master":' + tupleJson(ct.master);
+  if (ct.state !== undefined) s += ',"state":"' + stateName(o.proto, ct.state) + '"';
+  if (ct.status !== undefined) s += ',"status":' + flagNames(ct.status, STATUS_NAMES);
+  if (ct.timeout !== undefined) s += ',"timeout":' + ct.timeout;
+  if (ct.mark !== undefined) s += ',"mark":' + ct.mark;
+  if (ct.secmark !== undefined) s += ',"secmark":' + ct.secmark;
+  if (ct.secctx !== undefined) s += ',"secctx":' + JSON.stringify(ct.secctx);
+  if (ct.zone !== undefined) s += ',"zone":' + ct.zone;
+  if (ct.use !== undefined) s += ',"use":' + ct.use;
+  if (ct.id !== undefined) s += ',"id":' + ct.id;
+  if (ct.labels !== undefined && ct.labels.length > 0) s += ',"labels":' + labelsJson(ct.labels, labelMap);
+  if (ct.tsStart !== undefined || ct.tsStop !== undefined) {
+    s += ',"timestamp":{' + (ct.tsStart !== undefined ? '"start":' + ct.tsStart : "") +
+      (ct.tsStart !== undefined && ct.tsStop !== undefined ? "," : "") +
+      (ct.tsStop !== undefined ? '"stop":' + ct.tsStop : "") + "}";
+  }
+  if (ct.helper !== undefined) s += ',"helper":' + JSON.stringify(ct.helper);
+  return s + "}";
+}
+
+/** One expectation as a single-line JSON object. */
+export function formatExpectJson(exp: Expect, msgType: MsgType): string {
+  const t = exp.tuple;
+  let s = "{" + (TYPE_FIELD[msgType] ?? "") + FAMILY_FIELD[t.l3 & 0xff] + PROTO_FIELD[t.proto ?? 0] +
+    '"master":' + tupleJson(exp.master) + ',"tuple":' + tupleJson(t) + ',"mask":' + tupleJson(exp.mask);
+  if (exp.timeout !== undefined) s += ',"timeout":' + exp.timeout;
+  if (exp.helper !== undefined) s += ',"helper":' + JSON.stringify(exp.helper);
+  if (exp.flags !== undefined) s += ',"flags":' + flagNames(exp.flags, EXPECT_FLAG_NAMES);
+  if (exp.class !== undefined) s += ',"class":' + exp.class;
+  if (exp.zone !== undefined) s += ',"zone":' + exp.zone;
+  if (exp.id !== undefined) s += ',"id":' + exp.id;
+  if (exp.nat !== undefined) {
+    s += ',"nat":{"dir":' + exp.nat.dir + ',"tuple":' + tupleJson(exp.nat.tuple) + "}";
+  }
+  if (exp.fn !== undefined) s += ',"fn":' + JSON.stringify(exp.fn);
+  return s + "}";
+}

@@ -1,0 +1,91 @@
+// Name tables shared by the printers, precomputed once so the per-entry hot
+// path only indexes arrays. Values follow libnetfilter_conntrack 1.0.9
+// (src/conntrack/snprintf.c) and conntrack-tools 1.4.7 (extensions/).
+
+/** L4 protocol names libnetfilter_conntrack knows; every other number is "unknown". */
+const L4_NAMES: Record<number, string> = {
+  1: "icmp",
+  6: "tcp",
+  17: "udp",
+  33: "dccp",
+  47: "gre",
+  58: "icmpv6",
+  132: "sctp",
+  136: "udplite",
+};
+
+/** __proto2str(): protocol name by number (0..255). */
+export const PROTO_NAME: readonly string[] = Array.from({ length: 256 }, (_, i) => L4_NAMES[i] ?? "unknown");
+
+/** __l3proto2str(): family name by number (0..255). */
+export const L3_NAME: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => i === 2 ? "ipv4" : i === 10 ? "ipv6" : "unknown",
+);
+
+/** printf("%-8s %u ", name, num): the left-justified name column plus the number. */
+function column(name: string, num: number): string {
+  return name.padEnd(8, " ") + " " + num + " ";
+}
+
+/** "%-8s %u " for the L4 protocol (default output). */
+export const PROTO_COLUMN: readonly string[] = PROTO_NAME.map((n, i) => column(n, i));
+/** "%-8s %u " for the L3 family (NFCT_OF_SHOW_LAYER3). */
+export const L3_COLUMN: readonly string[] = L3_NAME.map((n, i) => column(n, i));
+
+/** TCP states; also what the XML printer uses for SCTP and DCCP (a library bug kept for parity). */
+export const TCP_STATES: readonly string[] = [
+  "NONE",
+  "SYN_SENT",
+  "SYN_RECV",
+  "ESTABLISHED",
+  "FIN_WAIT",
+  "CLOSE_WAIT",
+  "LAST_ACK",
+  "TIME_WAIT",
+  "CLOSE",
+  "SYN_SENT2",
+];
+
+export const SCTP_STATES: readonly string[] = [
+  "NONE",
+  "CLOSED",
+  "COOKIE_WAIT",
+  "COOKIE_ECHOED",
+  "ESTABLISHED",
+  "SHUTDOWN_SENT",
+  "SHUTDOWN_RECD",
+  "SHUTDOWN_ACK_SENT",
+  "HEARTBEAT_SENT",
+  "HEARTBEAT_ACKED",
+];
+
+export const DCCP_STATES: readonly string[] = [
+  "NONE",
+  "REQUEST",
+  "RESPOND",
+  "PARTOPEN",
+  "OPEN",
+  "CLOSEREQ",
+  "CLOSING",
+  "TIMEWAIT",
+  "IGNORE",
+  "INVALID",
+];
+
+/** State name as the default printer shows it: out-of-range states print as NONE. */
+function stateLookup(table: readonly string[]): readonly string[] {
+  return Array.from({ length: 256 }, (_, i) => (i < table.length ? table[i] : table[0]) + " ");
+}
+
+/** "%s " of the state, indexed by the raw u8 state. */
+export const TCP_STATE_FIELD: readonly string[] = stateLookup(TCP_STATES);
+export const SCTP_STATE_FIELD: readonly string[] = stateLookup(SCTP_STATES);
+export const DCCP_STATE_FIELD: readonly string[] = stateLookup(DCCP_STATES);
+
+/**
+ * conntrack's own SCTP table for `-o save` stops at SHUTDOWN_ACK_SENT: the
+ * two heartbeat states are NULL there and glibc prints "(null)".
+ */
+export const SAVE_SCTP_STATES: readonly string[] = SCTP_STATES.slice(0, 8);
+export const SAVE_DCCP_ROLES: readonly string[] = ["client", "server"];
