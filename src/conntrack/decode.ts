@@ -37,39 +37,44 @@ export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: numb
     icmpId: undefined,
     zone: undefined,
   };
-  eachAttr(v, off, end, (type, p, l) => {
+  // Hand-written loops: this runs twice per entry on every listing.
+  while (off + 4 <= end) {
+    const len = v.getUint16(off, true);
+    if (len < 4 || off + len > end) break;
+    const type = v.getUint16(off + 2, true) & NLA_TYPE_MASK;
+    const p = off + 4, pend = off + len;
     if (type === A.CTA_TUPLE_IP) {
-      eachAttr(v, p, p + l, (it, ip) => {
-        switch (it) {
-          case A.CTA_IP_V4_SRC:
-            t.src = ntop4(buf, ip), t.l3 = 2;
-            break;
-          case A.CTA_IP_V4_DST:
-            t.dst = ntop4(buf, ip), t.l3 = 2;
-            break;
-          case A.CTA_IP_V6_SRC:
-            t.src = ntop6(buf, ip), t.l3 = 10;
-            break;
-          case A.CTA_IP_V6_DST:
-            t.dst = ntop6(buf, ip), t.l3 = 10;
-            break;
-        }
-      });
+      let q = p;
+      while (q + 4 <= pend) {
+        const ql = v.getUint16(q, true);
+        if (ql < 4 || q + ql > pend) break;
+        const it = v.getUint16(q + 2, true) & NLA_TYPE_MASK;
+        if (it === A.CTA_IP_V4_SRC) t.src = ntop4(buf, q + 4), t.l3 = 2;
+        else if (it === A.CTA_IP_V4_DST) t.dst = ntop4(buf, q + 4), t.l3 = 2;
+        else if (it === A.CTA_IP_V6_SRC) t.src = ntop6(buf, q + 4), t.l3 = 10;
+        else if (it === A.CTA_IP_V6_DST) t.dst = ntop6(buf, q + 4), t.l3 = 10;
+        q += (ql + 3) & ~3;
+      }
     } else if (type === A.CTA_TUPLE_PROTO) {
-      eachAttr(v, p, p + l, (pt, pp) => {
+      let q = p;
+      while (q + 4 <= pend) {
+        const ql = v.getUint16(q, true);
+        if (ql < 4 || q + ql > pend) break;
+        const pt = v.getUint16(q + 2, true) & NLA_TYPE_MASK;
+        const pp = q + 4;
         switch (pt) {
           case A.CTA_PROTO_NUM:
             t.proto = buf[pp];
             break;
           case A.CTA_PROTO_SRC_PORT:
-            t.sport = v.getUint16(pp, false);
+            t.sport = (buf[pp] << 8) | buf[pp + 1];
             break;
           case A.CTA_PROTO_DST_PORT:
-            t.dport = v.getUint16(pp, false);
+            t.dport = (buf[pp] << 8) | buf[pp + 1];
             break;
           case A.CTA_PROTO_ICMP_ID:
           case A.CTA_PROTO_ICMPV6_ID:
-            t.icmpId = v.getUint16(pp, false);
+            t.icmpId = (buf[pp] << 8) | buf[pp + 1];
             break;
           case A.CTA_PROTO_ICMP_TYPE:
           case A.CTA_PROTO_ICMPV6_TYPE:
@@ -80,11 +85,13 @@ export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: numb
             t.icmpCode = buf[pp];
             break;
         }
-      });
+        q += (ql + 3) & ~3;
+      }
     } else if (type === A.CTA_TUPLE_ZONE) {
-      t.zone = v.getUint16(p, false);
+      t.zone = (buf[p] << 8) | buf[p + 1];
     }
-  });
+    off += (len + 3) & ~3;
+  }
   return t;
 }
 
@@ -118,7 +125,14 @@ export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: 
   const l3 = buf[off + 16];
   ct.orig.l3 = l3;
   ct.reply.l3 = l3;
-  eachAttr(v, off + 20, off + len, (type, p, l) => {
+  const end = off + len;
+  let a = off + 20;
+  while (a + 4 <= end) {
+    const alen = v.getUint16(a, true);
+    if (alen < 4 || a + alen > end) break;
+    const type = v.getUint16(a + 2, true) & NLA_TYPE_MASK;
+    const p = a + 4, l = alen - 4;
+    a += (alen + 3) & ~3;
     switch (type) {
       case A.CTA_TUPLE_ORIG:
         ct.orig = decodeTuple(buf, v, p, p + l, l3);
@@ -198,7 +212,7 @@ export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: 
         break;
       }
     }
-  });
+  }
   return ct;
 }
 

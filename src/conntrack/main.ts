@@ -1,5 +1,62 @@
-// conntrack entry (wired up as the command runner lands).
-export function main(_argv: string[], _progname: string): number {
-  console.error("ctkit: 'conntrack' is not implemented yet in this build");
-  return 1;
+// `conntrack` entry point: parse (command line or -R file), run, summarise.
+import { stderr, stdout } from "../common/output.ts";
+import { NetlinkError, NetlinkSocket } from "../netlink/socket.ts";
+import { strerror } from "../../ffi/libc.ts";
+import { CtExit, errorText, OTHER_PROBLEM } from "./errors.ts";
+import { parseArgsWithWarnings, parseLoadFile } from "./parse/mod.ts";
+import { RunContext } from "./run/context.ts";
+import { runCommand, summary } from "./run/mod.ts";
+
+function fail(e: CtExit): number {
+  stdout.flush();
+  stderr.write(errorText(e.status, e.message));
+  return e.status;
+}
+
+export async function main(argv: string[], progname: string): Promise<number> {
+  let sock: NetlinkSocket;
+  try {
+    sock = NetlinkSocket.open();
+  } catch (e) {
+    stderr.write(`mnl_socket_open: ${strerror(e instanceof NetlinkError ? e.errno : 1)}\n`);
+    stderr.write(errorText(OTHER_PROBLEM, "Can't open handler"));
+    return OTHER_PROBLEM;
+  }
+  try {
+    if (argv.length > 1 && (argv[0] === "-R" || argv[0] === "--load-file")) {
+      const { cmds, warnings, labelMap } = parseLoadFile(argv[1], progname);
+      for (const w of warnings) stderr.write(w + "\n");
+      // One context per line, sharing the XML state and the counter semantics.
+      let xmlStarted = false;
+      for (const cmd of cmds) {
+        const ctx = new RunContext(cmd, sock, labelMap ?? null, true);
+        ctx.xmlStarted = xmlStarted;
+        try {
+          await runCommand(ctx, progname);
+        } finally {
+          xmlStarted = ctx.xmlStarted;
+          ctx.close();
+        }
+      }
+      stdout.flush();
+      return 0;
+    }
+    const { cmd, warnings, labelMap } = parseArgsWithWarnings(argv, progname);
+    for (const w of warnings) stderr.write(w + "\n");
+    const ctx = new RunContext(cmd, sock, labelMap ?? null);
+    try {
+      await runCommand(ctx, progname);
+    } finally {
+      ctx.close();
+    }
+    stdout.flush();
+    const s = summary(ctx);
+    if (s.line) stderr.write(s.line);
+    return s.failed ? 1 : 0;
+  } catch (e) {
+    if (e instanceof CtExit) return fail(e);
+    throw e;
+  } finally {
+    sock.close();
+  }
 }

@@ -165,12 +165,17 @@ export class NetlinkSocket {
     return result;
   }
 
-  /** Sends a dump request and feeds every reply message to `visit` until NLMSG_DONE. */
-  dump(request: Uint8Array, visit: MessageVisitor): void {
+  /**
+   * Sends a dump request and feeds every reply message to `visit` until
+   * NLMSG_DONE; `afterDatagram` runs once per received datagram (batch work).
+   */
+  dump(request: Uint8Array, visit: MessageVisitor, afterDatagram?: () => void): void {
     this.send(request);
     for (;;) {
       const n = this.recv();
-      if (this.walk(n, visit) === WALK_DONE) return;
+      const r = this.walk(n, visit);
+      afterDatagram?.();
+      if (r === WALK_DONE) return;
     }
   }
 

@@ -16,7 +16,8 @@ export class Netns {
   private constructor(readonly name: string) {}
 
   static async create(prefix = "ctk"): Promise<Netns> {
-    const name = `${prefix}-${Deno.pid}-${++counter}`;
+    // Unique across parallel test workers that share one pid.
+    const name = `${prefix}-${Deno.pid}-${++counter}-${crypto.randomUUID().slice(0, 6)}`;
     await sh(["ip", "netns", "add", name]);
     const ns = new Netns(name);
     await ns.exec(["ip", "link", "set", "lo", "up"]);

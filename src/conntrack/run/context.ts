@@ -1,0 +1,89 @@
+// State shared by the command implementations of one conntrack invocation.
+import { stdout } from "../../common/output.ts";
+import { MessageBuilder } from "../../netlink/builder.ts";
+import { NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST } from "../../netlink/constants.ts";
+import { NetlinkSocket } from "../../netlink/socket.ts";
+import type { CtCommand } from "../command.ts";
+import { O_JSON, O_SAVE, O_XML } from "../command.ts";
+import type { LabelMap } from "../labels.ts";
+import type { Conntrack } from "../model.ts";
+import { formatConntrack, XML_FOOTER_CT, XML_HEADER_CT } from "../format/text.ts";
+import { formatSave } from "../format/save.ts";
+import { formatConntrackJson } from "../format/json.ts";
+import { stderr } from "../../common/output.ts";
+import type { MsgType } from "../format/common.ts";
+
+export class RunContext {
+  /** Entries shown/changed, for the summary line (the C `counter`). */
+  counter = 0;
+  /** True once the XML header went out (printed before the first object only). */
+  xmlStarted = false;
+  private modifier: NetlinkSocket | undefined;
+
+  constructor(
+    readonly cmd: CtCommand,
+    readonly sock: NetlinkSocket,
+    readonly labelMap: LabelMap | null,
+    /** -R batch mode: no summaries, zero matches are fine. */
+    readonly batch = false,
+  ) {}
+
+  /** The second socket that deletes/updates while the first one dumps. */
+  modifierSocket(): NetlinkSocket {
+    return this.modifier ??= NetlinkSocket.open();
+  }
+
+  close(): void {
+    this.modifier?.close();
+  }
+
+  /** A ctnetlink request header for this command's family. */
+  request(
+    msg: number,
+    flags: number,
+    family = this.cmd.family,
+    subsys = NFNL_SUBSYS_CTNETLINK,
+  ): MessageBuilder {
+    const b = new MessageBuilder(1024);
+    b.begin((subsys << 8) | msg, NLM_F_REQUEST | flags, this.sock.nextSeq(), family);
+    return b;
+  }
+
+  startXml(header = XML_HEADER_CT): void {
+    if (!this.xmlStarted) {
+      this.xmlStarted = true;
+      stdout.write(header);
+    }
+  }
+
+  endXml(footer = XML_FOOTER_CT): void {
+    if (this.xmlStarted) stdout.write(footer);
+  }
+
+  /**
+   * One conntrack line as the reference prints it from a given callback:
+   * `flags` is the subset of -o flags that callback honours, `msgType` the
+   * nfct message type, `saveType` the save-format command (-A/-U/-D).
+   */
+  format(
+    ct: Conntrack,
+    msgType: MsgType,
+    flags: number,
+    saveType: MsgType,
+    labels: boolean,
+    xmlHeader: boolean,
+  ): string {
+    const out = this.cmd.output;
+    if (out & O_SAVE) {
+      const line = formatSave(ct, saveType, false);
+      if (line === null) {
+        stderr.write(`WARNING: unsupported l3proto ${ct.orig.l3}, skipping.\n`);
+        return "";
+      }
+      return line;
+    }
+    if (out & O_JSON) return formatConntrackJson(ct, msgType, this.labelMap);
+    if ((out & O_XML) && xmlHeader) this.startXml();
+    return formatConntrack(ct, msgType, out & flags, labels ? this.labelMap : null);
+  }
+}

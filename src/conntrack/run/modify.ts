@@ -1,0 +1,300 @@
+// -I/-A, -D, -U and -F. Deletes and updates go out in batches (one sendto per
+// received dump datagram) on a second socket while the first one dumps.
+import { stderr, stdout } from "../../common/output.ts";
+import { MessageBuilder } from "../../netlink/builder.ts";
+import {
+  EINVAL,
+  ENOENT,
+  NFNL_SUBSYS_CTNETLINK,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REQUEST,
+} from "../../netlink/constants.ts";
+import { NetlinkError, type NetlinkSocket } from "../../netlink/socket.ts";
+import * as A from "../attrs.ts";
+import {
+  CT_ADD,
+  CT_DELETE,
+  CT_OPT_ADD_LABEL,
+  CT_OPT_DEL_LABEL,
+  CT_OPT_MARK,
+  CT_OPT_ORIG,
+  CT_OPT_REPL,
+  CT_OPT_STATUS,
+  CT_OPT_TUPLE_ORIG,
+  CT_OPT_TUPLE_REPL,
+  CT_UPDATE,
+  O_EXT,
+  O_ID,
+  O_XML,
+} from "../command.ts";
+import { decodeConntrack } from "../decode.ts";
+import { putConntrack, putConntrackKey } from "../encode.ts";
+import { exitError, OTHER_PROBLEM } from "../errors.ts";
+import {
+  cmpAll,
+  cmpOrig,
+  cmpReply,
+  filterEntry,
+  filterLabel,
+  filterNat,
+  filterNetwork,
+  prepareNetworkFilter,
+} from "../filter.ts";
+import type { Conntrack } from "../model.ts";
+import type { RunContext } from "./context.ts";
+import { err2str } from "./errors.ts";
+import { putKernelFilter } from "./list.ts";
+import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
+import { reverseTuple } from "./tuple.ts";
+
+// ---- -I / -A --------------------------------------------------------------
+
+export function createConntrack(ctx: RunContext): void {
+  const cmd = ctx.cmd;
+  const ct = cmd.tmpl.ct;
+  if ((cmd.options & CT_OPT_ORIG) && !(cmd.options & CT_OPT_REPL)) ct.reply = reverseTuple(ct.orig, ct.reply);
+  else if (!(cmd.options & CT_OPT_ORIG) && (cmd.options & CT_OPT_REPL)) {
+    ct.orig = reverseTuple(ct.reply, ct.orig);
+  }
+  if (cmd.options & CT_OPT_MARK) ct.mark = cmd.tmpl.mark.value;
+  if (cmd.options & CT_OPT_ADD_LABEL) ct.labels = cmd.tmpl.labelModify?.slice();
+  const b = ctx.request(A.IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_ACK | NLM_F_EXCL);
+  if (!putConntrack(b, ct)) throw new NetlinkError(EINVAL);
+  try {
+    ctx.sock.request(b.end().bytesView());
+    ctx.counter++;
+  } catch (e) {
+    // -A of an existing entry is not an error (and is not counted).
+    if (!(e instanceof NetlinkError && e.errno === 17 && cmd.command === CT_ADD)) throw e;
+  }
+}
+
+// ---- batches on the modifier socket ---------------------------------------
+
+interface Pending {
+  seq: number;
+  ct: Conntrack;
+}
+
+type ReplyVisitor = (seq: number, buf: Uint8Array, v: DataView, off: number, len: number) => void;
+
+/**
+ * Sends a batch of requests in one sendto() and reads until every sequence
+ * number in `awaited` is answered (ACK or error). Returns the errors by
+ * sequence number; replies (e.g. to GET) go to `onReply`. A batch whose
+ * requests only ask for an ACK on the last one awaits just that one: the
+ * kernel answers in order, so earlier errors have arrived by then.
+ */
+function exchange(sock: NetlinkSocket, b: MessageBuilder, awaited: Iterable<number>, onReply?: ReplyVisitor) {
+  const pending = new Set(awaited);
+  const errors = new Map<number, number>();
+  sock.send(b.bytesView());
+  while (pending.size > 0) {
+    const n = sock.recv();
+    try {
+      const r = sock.walk(n, (buf, v, off, len) => onReply?.(v.getUint32(off + 8, true), buf, v, off, len));
+      if (typeof r === "object") pending.delete(r.ack);
+    } catch (e) {
+      // An error reply is a datagram of its own, so walk() stopping there loses nothing.
+      if (!(e instanceof NetlinkError)) throw e;
+      errors.set(e.seq, e.errno);
+      pending.delete(e.seq);
+    }
+  }
+  return errors;
+}
+
+// ---- -D --------------------------------------------------------------------
+
+export function deleteConntrack(ctx: RunContext): void {
+  const cmd = ctx.cmd;
+  const net = prepareNetworkFilter(cmd);
+  const mod = ctx.modifierSocket();
+  const batch: Conntrack[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    const b = new MessageBuilder(batch.length * 96);
+    const seqs: number[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const seq = mod.nextSeq();
+      seqs.push(seq);
+      const ack = i === batch.length - 1 ? NLM_F_ACK : 0;
+      b.begin(
+        (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_DELETE,
+        NLM_F_REQUEST | ack,
+        seq,
+        batch[i].orig.l3,
+      );
+      putConntrackKey(b, batch[i]);
+      b.end();
+    }
+    const errors = exchange(mod, b, [seqs[seqs.length - 1]]);
+    for (let i = 0; i < batch.length; i++) {
+      const err = errors.get(seqs[i]) ?? 0;
+      // An entry that vanished meanwhile (ENOENT) is not an error.
+      if (err === ENOENT) continue;
+      if (err !== 0) {
+        stdout.flush();
+        exitError(OTHER_PROBLEM, `Operation failed: ${err2str(err, CT_DELETE)}`);
+      }
+      stdout.line(ctx.format(batch[i], MSG_UNKNOWN, O_XML | O_EXT | O_ID, MSG_DESTROY, false, false));
+      ctx.counter++;
+    }
+    batch.length = 0;
+  };
+  const req = ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_DUMP);
+  putKernelFilter(ctx, req, false);
+  ctx.sock.dump(req.end().bytesView(), (buf, v, off, len) => {
+    const ct = decodeConntrack(buf, v, off, len);
+    if (!filterEntry(cmd, net, ct)) batch.push(ct);
+  }, flush);
+  flush();
+}
+
+// ---- -U --------------------------------------------------------------------
+
+/** nfct_copy(tmp, ct, ORIG) + nfct_copy(tmp, tmpl, META) + mark/status/label rules. */
+function buildUpdate(ctx: RunContext, ct: Conntrack): Conntrack {
+  const cmd = ctx.cmd, t = cmd.tmpl.ct;
+  const tmp: Conntrack = Object.assign(Object.create(Object.getPrototypeOf(ct)), t);
+  const o = ct.orig;
+  tmp.orig = {
+    l3: o.l3,
+    src: o.src,
+    dst: o.dst,
+    proto: o.proto,
+    sport: o.sport,
+    dport: o.dport,
+    icmpType: o.icmpType,
+    icmpCode: o.icmpCode,
+    icmpId: o.icmpId,
+    zone: t.orig.zone,
+  };
+  tmp.reply = { l3: 0, zone: t.reply.zone };
+  tmp.master = undefined;
+  if (cmd.options & CT_OPT_MARK) {
+    const m = cmd.tmpl.mark;
+    tmp.mark = (((ct.mark ?? 0) & ~m.mask) ^ m.value) >>> 0;
+  }
+  if (cmd.options & CT_OPT_STATUS) tmp.status = ((ct.status ?? 0) | (t.status ?? 0)) >>> 0;
+  copyLabels(ctx, tmp, ct);
+  return tmp;
+}
+
+function copyLabels(ctx: RunContext, tmp: Conntrack, ct: Conntrack): void {
+  const cmd = ctx.cmd;
+  if (!(cmd.options & (CT_OPT_ADD_LABEL | CT_OPT_DEL_LABEL))) return;
+  const modify = cmd.tmpl.labelModify;
+  const cur = ct.labels?.slice();
+  tmp.labels = cur;
+  tmp.labelsMask = undefined;
+  if (cmd.options & CT_OPT_ADD_LABEL) {
+    if (!cur) {
+      tmp.labels = modify?.slice();
+      return;
+    }
+    // Same size as the kernel's bitmap: bits we omit would be cleared.
+    const mask = new Uint8Array(cur.length);
+    for (let i = 0; i < cur.length; i++) {
+      const add = modify?.[i] ?? 0;
+      cur[i] = add;
+      mask[i] = add;
+    }
+    tmp.labelsMask = mask;
+  } else if (cur) {
+    if (!modify) {
+      tmp.labels = new Uint8Array(4);
+      return;
+    }
+    for (let i = 0; i < cur.length; i++) cur[i] &= ~(modify[i] ?? 0);
+    tmp.labelsMask = modify.slice();
+  }
+}
+
+export function updateConntrack(ctx: RunContext): void {
+  const cmd = ctx.cmd;
+  const net = prepareNetworkFilter(cmd);
+  const mod = ctx.modifierSocket();
+  const t = cmd.tmpl.ct;
+  const batch: Pending[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    // 1. the updates
+    const b = new MessageBuilder(batch.length * 160);
+    for (const p of batch) {
+      p.seq = mod.nextSeq();
+      // The entry's own family: the reference sends -U's (often unset) family
+      // and this kernel answers EOPNOTSUPP (docs/COMPAT.md).
+      b.begin(
+        (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_NEW,
+        NLM_F_REQUEST | NLM_F_ACK,
+        p.seq,
+        p.ct.orig.l3,
+      );
+      putConntrack(b, p.ct);
+      b.end();
+    }
+    const errors = exchange(mod, b, batch.map((p) => p.seq));
+    // 2. read every entry back and print it, as the reference does
+    const g = new MessageBuilder(batch.length * 96);
+    const getSeq = new Map<number, number>();
+    for (let i = 0; i < batch.length; i++) {
+      const seq = mod.nextSeq();
+      getSeq.set(seq, i);
+      g.begin(
+        (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_GET,
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        batch[i].ct.orig.l3,
+      );
+      putConntrack(g, batch[i].ct);
+      g.end();
+    }
+    const got: (Conntrack | undefined)[] = [];
+    const getErrors = exchange(mod, g, getSeq.keys(), (seq, buf, v, off, len) => {
+      const i = getSeq.get(seq);
+      if (i !== undefined) got[i] = decodeConntrack(buf, v, off, len);
+    });
+    for (const [seq, i] of getSeq) {
+      const err = errors.get(batch[i].seq) ?? 0;
+      if (err !== 0) stderr.write(`Operation failed: ${err2str(err, CT_UPDATE)}\n`);
+      const gerr = getErrors.get(seq) ?? 0;
+      if (gerr === ENOENT) continue;
+      if (gerr !== 0) {
+        stdout.flush();
+        exitError(OTHER_PROBLEM, `Operation failed: ${err2str(gerr, CT_UPDATE)}`);
+      }
+      const entry = got[i];
+      if (entry) stdout.line(ctx.format(entry, MSG_UNKNOWN, O_XML | O_EXT | O_ID, MSG_NEW, true, false));
+      ctx.counter++;
+    }
+    batch.length = 0;
+  };
+  ctx.sock.dump(ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_DUMP).end().bytesView(), (buf, v, off, len) => {
+    const ct = decodeConntrack(buf, v, off, len);
+    if (filterNat(cmd, ct) || filterLabel(cmd, ct) || filterNetwork(net, ct)) return;
+    if (t.id !== undefined && ct.id !== undefined && t.id !== ct.id) return;
+    if ((cmd.options & CT_OPT_TUPLE_ORIG) && !cmpOrig(t, ct)) return;
+    if ((cmd.options & CT_OPT_TUPLE_REPL) && !cmpReply(t, ct)) return;
+    const tmp = buildUpdate(ctx, ct);
+    // Unchanged entries are neither sent nor counted.
+    if (cmpAll(tmp, ct)) return;
+    batch.push({ seq: 0, ct: tmp });
+  }, flush);
+  flush();
+}
+
+// ---- -F --------------------------------------------------------------------
+
+export function flushConntrack(ctx: RunContext): NetlinkError | undefined {
+  try {
+    ctx.sock.request(ctx.request(A.IPCTNL_MSG_CT_DELETE, NLM_F_ACK).end().bytesView());
+    return undefined;
+  } catch (e) {
+    if (e instanceof NetlinkError) return e;
+    throw e;
+  }
+}

@@ -1,0 +1,66 @@
+// Finds the program behind a netlink port id, for the " [USERSPACE] portid=N
+// progname=X" suffix of events (/proc/net/netlink, then /proc/*/fd sockets).
+
+const NETLINK_NETFILTER = 12;
+let lastKey = "";
+let lastName: string | undefined;
+
+function commOf(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const open = stat.indexOf("(");
+    const close = stat.indexOf(")", open + 1);
+    // fscanf("%*u (%m[^)]") stops at the first ')' and needs at least one char.
+    if (open < 0 || close <= open + 1) return undefined;
+    return stat.slice(open + 1, close);
+  } catch {
+    return undefined;
+  }
+}
+
+function pidOwnsInode(pid: number, inode: string): boolean {
+  try {
+    for (const ent of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      if (!ent.isSymlink) continue;
+      try {
+        if (Deno.readLinkSync(`/proc/${pid}/fd/${ent.name}`) === `socket:[${inode}]`) return true;
+      } catch { /* fd closed meanwhile */ }
+    }
+  } catch { /* process gone or not ours to read */ }
+  return false;
+}
+
+function nameByPortid(portid: number, inode: string): string | undefined {
+  // Most netlink users take their pid as the first port id.
+  if (pidOwnsInode(portid, inode)) return commOf(portid);
+  try {
+    for (const ent of Deno.readDirSync("/proc")) {
+      if (!ent.isDirectory || !/^\d+$/.test(ent.name)) continue;
+      const pid = Number(ent.name);
+      if (pid <= 1 || pid === portid) continue;
+      if (pidOwnsInode(pid, inode)) return commOf(pid);
+    }
+  } catch { /* no /proc */ }
+  return undefined;
+}
+
+export function prognameOf(portid: number): string | undefined {
+  let table: string;
+  try {
+    table = Deno.readTextFileSync("/proc/net/netlink");
+  } catch {
+    return undefined;
+  }
+  for (const line of table.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || Number(f[1]) !== NETLINK_NETFILTER || Number(f[2]) >>> 0 !== portid) continue;
+    const inode = f[9];
+    const key = `${portid}:${inode}`;
+    if (key !== lastKey) {
+      lastName = nameByPortid(portid, inode);
+      lastKey = key;
+    }
+    return lastName;
+  }
+  return undefined;
+}
