@@ -393,3 +393,17 @@ Deno.test("nfct timeout: a listing spread over several netlink datagrams", async
     await t.nfct("flush", "timeout");
   });
 });
+
+Deno.test("nfct: an unprivileged user gets the reference's permission errors", async () => {
+  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+  await twin(async (t) => {
+    for (
+      const args of [["add", "timeout", "x", "inet", "udp", "unreplied", "1"], ["list", "timeout"], [
+        "list",
+        "helper",
+      ]]
+    ) {
+      await t.compare([...asNobody, "nfct", ...args], [...asNobody, CTKIT, "nfct", ...args], args);
+    }
+  });
+});
