@@ -1,7 +1,7 @@
 // nfct: `nfct <command> <subsystem> [parameters]`, or the legacy
 // `nfct <subsystem> <command>`; a drop-in for conntrack-tools 1.4.7's nfct.
 import { NetlinkError, NetlinkSocket } from "../netlink/socket.ts";
-import { parseCommand, parseSubsystem } from "./commands.ts";
+import { parseCommand, parseSubsystem, type Subsystem } from "./commands.ts";
 import { runHelper } from "./helper.ts";
 import { nfctError, printErr, printOut, VERSION } from "./io.ts";
 import { runTimeout } from "./timeout.ts";
@@ -53,7 +53,7 @@ export function main(args: string[], progname: string): number {
     return 1;
   }
   let cmd = parseCommand(argv[1]);
-  let subsys;
+  let subsys: Subsystem | undefined;
   if (cmd === undefined) {
     subsys = parseSubsystem(argv[1]);
     if (subsys === undefined) return unknown("subsystem", argv);
