@@ -11,12 +11,12 @@ const TOOLS: Record<string, () => Promise<Main>> = {
 };
 
 /** argv[0] as the process was started: the launcher exports it, a compiled binary reads /proc. */
-function invokedName(): string {
+function invokedAs(): string {
   const fromLauncher = Deno.env.get("CTKIT_ARGV0");
   if (fromLauncher) return fromLauncher;
   try {
     const cmdline = Deno.readTextFileSync("/proc/self/cmdline");
-    return cmdline.slice(0, cmdline.indexOf("\0")).split("/").pop() ?? "ctkit";
+    return cmdline.slice(0, cmdline.indexOf("\0")) || "ctkit";
   } catch {
     return "ctkit";
   }
@@ -32,9 +32,13 @@ Installed as a symlink named conntrack, conntrackd or nfct, ctkit behaves as tha
 `;
 
 async function run(): Promise<number> {
-  const name = invokedName();
+  const argv0 = invokedAs();
+  const name = argv0.split("/").pop()!;
   let args = Deno.args;
   let tool = TOOLS[name] ? name : undefined;
+  // Through a symlink the tools print argv[0] as given (e.g. /usr/sbin/conntrack);
+  // as `ctkit conntrack` they print the tool's name.
+  let progname = argv0;
   if (!tool) {
     const sub = args[0];
     if (sub === undefined || sub === "-h" || sub === "--help" || sub === "help") {
@@ -46,10 +50,11 @@ async function run(): Promise<number> {
       return 1;
     }
     tool = sub;
+    progname = sub;
     args = args.slice(1);
   }
   const main = await TOOLS[tool]();
-  return await main(args, tool);
+  return await main(args, progname);
 }
 
 try {

@@ -98,8 +98,12 @@ function putProtoinfo(b: MessageBuilder, ct: Conntrack): void {
     ) return;
     b.nest(A.CTA_PROTOINFO).nest(A.CTA_PROTOINFO_TCP);
     if (ct.state !== undefined) b.u8(A.CTA_PROTOINFO_TCP_STATE, ct.state);
-    if (flagsO) b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, new Uint8Array([ct.tcpFlagsOrig!, ct.tcpMaskOrig!]));
-    if (flagsR) b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_REPLY, new Uint8Array([ct.tcpFlagsReply!, ct.tcpMaskReply!]));
+    if (flagsO) {
+      b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, new Uint8Array([ct.tcpFlagsOrig!, ct.tcpMaskOrig!]));
+    }
+    if (flagsR) {
+      b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_REPLY, new Uint8Array([ct.tcpFlagsReply!, ct.tcpMaskReply!]));
+    }
     if (ct.tcpWscaleOrig !== undefined) b.u8(A.CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, ct.tcpWscaleOrig);
     if (ct.tcpWscaleReply !== undefined) b.u8(A.CTA_PROTOINFO_TCP_WSCALE_REPLY, ct.tcpWscaleReply);
     b.endNest().endNest();
@@ -120,7 +124,11 @@ function putProtoinfo(b: MessageBuilder, ct: Conntrack): void {
   }
 }
 
-function putSeqAdj(b: MessageBuilder, type: number, s: { correctionPos: number; offsetBefore: number; offsetAfter: number }) {
+function putSeqAdj(
+  b: MessageBuilder,
+  type: number,
+  s: { correctionPos: number; offsetBefore: number; offsetAfter: number },
+) {
   b.nest(type)
     .be32(A.CTA_SEQADJ_CORRECTION_POS, s.correctionPos)
     .be32(A.CTA_SEQADJ_OFFSET_BEFORE, s.offsetBefore)

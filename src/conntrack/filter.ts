@@ -157,7 +157,12 @@ export function prepareNetworkFilter(cmd: CtCommand): NetworkFilter {
   return f;
 }
 
-function netMismatch(family: number, ct: Conntrack, text: string | undefined, n: { net: Uint8Array; mask: Uint8Array }) {
+function netMismatch(
+  family: number,
+  ct: Conntrack,
+  text: string | undefined,
+  n: { net: Uint8Array; mask: Uint8Array },
+) {
   if (ct.orig.l3 !== family) return true;
   if (family !== 2 && family !== 10) return false;
   const a = addrBytes(text ?? (family === 10 ? "::" : "0.0.0.0"));
@@ -242,6 +247,8 @@ export function cmpAll(t: Conntrack, c: Conntrack): boolean {
 
 /** nfct_filter(): true when the entry is filtered OUT. */
 export function filterEntry(cmd: CtCommand, net: NetworkFilter, ct: Conntrack): boolean {
-  if (filterNat(cmd, ct) || filterMark(cmd, ct) || filterLabel(cmd, ct) || filterNetwork(net, ct)) return true;
+  if (filterNat(cmd, ct) || filterMark(cmd, ct) || filterLabel(cmd, ct) || filterNetwork(net, ct)) {
+    return true;
+  }
   return (cmd.options & CT_COMPARISON) !== 0 && !cmpAll(cmd.tmpl.ct, ct);
 }
