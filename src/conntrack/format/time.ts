@@ -17,8 +17,8 @@ export function ctime(seconds: number): string {
 }
 
 /** The <when> element body of NFCT_OF_TIME: current local time, as libnetfilter_conntrack formats it. */
-export function whenXml(nowMs: number = Date.now()): string {
-  const d = new Date(Math.floor(nowMs / 1000) * 1000);
+export function whenXml(nowSec: number = nowSeconds()): string {
+  const d = new Date(nowSec * 1000);
   return "<when><hour>" + d.getHours() + "</hour><min>" + two(d.getMinutes()) + "</min><sec>" +
     two(d.getSeconds()) + "</sec><wday>" + (d.getDay() + 1) + "</wday><day>" + d.getDate() +
     "</day><month>" + (d.getMonth() + 1) + "</month><year>" + d.getFullYear() + "</year></when>";

@@ -84,15 +84,17 @@ export function formatConntrackXml(
     if (ct.tsStop !== undefined) s += "<stop>" + ct.tsStop + "</stop>";
     s += "</timestamp>";
   }
+  // One clock reading serves both <deltatime> and <when>, so they never disagree.
+  const now = when || (ct.tsStart !== undefined && ct.tsStop === undefined) ? nowSeconds() : 0;
   if (ct.tsStart !== undefined) {
     s += "<deltatime>" +
       (ct.tsStop !== undefined
         ? wrappedDeltaSeconds(ct.tsStart, ct.tsStop)
-        : unsignedSeconds(nowSeconds() - stampSeconds(ct.tsStart))) +
+        : unsignedSeconds(now - stampSeconds(ct.tsStart))) +
       "</deltatime>";
   }
   if (meta) s += "</meta>";
-  if (when) s += whenXml();
+  if (when) s += whenXml(now);
   if (ct.helper !== undefined) s += "<helper>" + ct.helper + "</helper>";
   return s + "</flow>";
 }
