@@ -35,11 +35,8 @@ export function formatSave(ct: Conntrack, msgType: MsgType, cmdIsDelete: boolean
   if (hasDst(o, l3)) s += "-d " + o.dst + " ";
   if (hasSrc(r, l3)) s += (isDnat(ct, l3) ? "-g " : "-r ") + r.src + " ";
   if (hasDst(r, l3)) s += (isSnat(ct, l3) ? "-n " : "-q ") + r.dst + " ";
-  s += protoOptions(ct);
-  // Trailing blanks are trimmed.
-  let end = s.length;
-  while (end > 0 && s.charCodeAt(end - 1) === 32) end--;
-  return s.slice(0, end);
+  // Every option ends in one blank and "-p" always comes last: trimming is dropping that blank.
+  return (s + protoOptions(ct)).slice(0, -1);
 }
 
 /** "-u" value: the four mapped status bits in bit order, or UNSET. */
