@@ -39,10 +39,10 @@ const IPS_HW_OFFLOAD = 1 << 15;
  *
  * `output` is the -o bitmask (O_*): O_XML selects XML; O_EXT shows the L3
  * column; O_ID adds id=; O_KTMS adds [start=] [stop=] (or <timestamp>); O_TMS
- * adds <when> in XML only (the text prefix is the caller's). conntrack does
- * not pass every flag everywhere: -D and -U ignore O_KTMS and -D never prints
- * labels, so the runner masks those before calling. Labels print when a map
- * is given. `bufSize` is the C print buffer: BUF_LIST for -L/-G, BUF_SMALL
+ * adds <when> in XML only (the text prefix is the caller's). conntrack 1.4.7
+ * does not pass every flag everywhere, so the runner masks them first: only
+ * -E honours O_TMS; -D and -U also drop O_KTMS; -D prints no labels (pass a
+ * null map). Labels print when a map is given. `bufSize` is the C print buffer: BUF_LIST for -L/-G, BUF_SMALL
  * for events, -D and -U (defaults by message type).
  */
 export function formatConntrack(
