@@ -49,10 +49,14 @@ export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: numb
         const ql = v.getUint16(q, true);
         if (ql < 4 || q + ql > pend) break;
         const it = v.getUint16(q + 2, true) & NLA_TYPE_MASK;
-        if (it === A.CTA_IP_V4_SRC) t.src = ntop4(buf, q + 4), t.l3 = 2;
-        else if (it === A.CTA_IP_V4_DST) t.dst = ntop4(buf, q + 4), t.l3 = 2;
-        else if (it === A.CTA_IP_V6_SRC) t.src = ntop6(buf, q + 4), t.l3 = 10;
-        else if (it === A.CTA_IP_V6_DST) t.dst = ntop6(buf, q + 4), t.l3 = 10;
+        // Addresses are read by the message's family, as the C library prints them.
+        if (l3 === 2) {
+          if (it === A.CTA_IP_V4_SRC) t.src = ntop4(buf, q + 4);
+          else if (it === A.CTA_IP_V4_DST) t.dst = ntop4(buf, q + 4);
+        } else if (l3 === 10) {
+          if (it === A.CTA_IP_V6_SRC) t.src = ntop6(buf, q + 4);
+          else if (it === A.CTA_IP_V6_DST) t.dst = ntop6(buf, q + 4);
+        }
         q += (ql + 3) & ~3;
       }
     } else if (type === A.CTA_TUPLE_PROTO) {
@@ -95,15 +99,17 @@ export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: numb
   return t;
 }
 
-function counters(v: DataView, p: number, l: number): Counters {
-  const c: Counters = { packets: 0n, bytes: 0n };
+/** Counters exist only when both packets and bytes came; 64-bit values win over 32-bit ones. */
+function counters(v: DataView, p: number, l: number): Counters | undefined {
+  let p64: bigint | undefined, b64: bigint | undefined, p32: bigint | undefined, b32: bigint | undefined;
   eachAttr(v, p, p + l, (t, q) => {
-    if (t === A.CTA_COUNTERS_PACKETS) c.packets = v.getBigUint64(q, false);
-    else if (t === A.CTA_COUNTERS_BYTES) c.bytes = v.getBigUint64(q, false);
-    else if (t === A.CTA_COUNTERS32_PACKETS) c.packets = BigInt(v.getUint32(q, false));
-    else if (t === A.CTA_COUNTERS32_BYTES) c.bytes = BigInt(v.getUint32(q, false));
+    if (t === A.CTA_COUNTERS_PACKETS) p64 = v.getBigUint64(q, false);
+    else if (t === A.CTA_COUNTERS_BYTES) b64 = v.getBigUint64(q, false);
+    else if (t === A.CTA_COUNTERS32_PACKETS) p32 = BigInt(v.getUint32(q, false));
+    else if (t === A.CTA_COUNTERS32_BYTES) b32 = BigInt(v.getUint32(q, false));
   });
-  return c;
+  const packets = p64 ?? p32, bytes = b64 ?? b32;
+  return packets !== undefined && bytes !== undefined ? { packets, bytes } : undefined;
 }
 
 function seqAdj(v: DataView, p: number, l: number): SeqAdj {
@@ -181,7 +187,8 @@ export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: 
         break;
       case A.CTA_HELP:
         eachAttr(v, p, p + l, (t, q, ql) => {
-          if (t === A.CTA_HELP_NAME) ct.helper = cstr(buf, q, ql);
+          // The C object keeps at most 15 bytes of the name.
+          if (t === A.CTA_HELP_NAME) ct.helper = cstr(buf, q, Math.min(ql, 15));
         });
         break;
       case A.CTA_SECCTX:
@@ -190,7 +197,8 @@ export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: 
         });
         break;
       case A.CTA_LABELS:
-        ct.labels = buf.slice(p, p + l);
+        // An empty bitmap counts as no labels, as in the C object.
+        if (l > 0) ct.labels = buf.slice(p, p + l);
         break;
       case A.CTA_LABELS_MASK:
         ct.labelsMask = buf.slice(p, p + l);
@@ -275,7 +283,7 @@ export function decodeExpect(buf: Uint8Array, v: DataView, off: number, len: num
         exp.id = v.getUint32(p, false);
         break;
       case A.CTA_EXPECT_HELP_NAME:
-        exp.helper = cstr(buf, p, l);
+        exp.helper = cstr(buf, p, Math.min(l, 15));
         break;
       case A.CTA_EXPECT_ZONE:
         exp.zone = v.getUint16(p, false);
@@ -287,7 +295,7 @@ export function decodeExpect(buf: Uint8Array, v: DataView, off: number, len: num
         exp.class = v.getUint32(p, false);
         break;
       case A.CTA_EXPECT_FN:
-        exp.fn = cstr(buf, p, l);
+        exp.fn = cstr(buf, p, Math.min(l, 23));
         break;
       case A.CTA_EXPECT_NAT: {
         const nat = { dir: 0, tuple: { l3 } as Tuple };

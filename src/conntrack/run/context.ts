@@ -4,14 +4,14 @@ import { MessageBuilder } from "../../netlink/builder.ts";
 import { NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST } from "../../netlink/constants.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
 import type { CtCommand } from "../command.ts";
-import { O_JSON, O_SAVE, O_XML } from "../command.ts";
+import { O_EXT, O_ID, O_JSON, O_KTMS, O_SAVE, O_TMS, O_XML } from "../command.ts";
 import type { LabelMap } from "../labels.ts";
 import type { Conntrack } from "../model.ts";
 import { formatConntrack, XML_FOOTER_CT, XML_HEADER_CT } from "../format/text.ts";
 import { formatSave } from "../format/save.ts";
 import { formatConntrackJson } from "../format/json.ts";
 import { stderr } from "../../common/output.ts";
-import type { MsgType } from "../format/common.ts";
+import { BUF_LIST, BUF_SMALL, type MsgType } from "../format/common.ts";
 
 export class RunContext {
   /** Entries shown/changed, for the summary line (the C `counter`). */
@@ -60,19 +60,8 @@ export class RunContext {
     if (this.xmlStarted) stdout.write(footer);
   }
 
-  /**
-   * One conntrack line as the reference prints it from a given callback:
-   * `flags` is the subset of -o flags that callback honours, `msgType` the
-   * nfct message type, `saveType` the save-format command (-A/-U/-D).
-   */
-  format(
-    ct: Conntrack,
-    msgType: MsgType,
-    flags: number,
-    saveType: MsgType,
-    labels: boolean,
-    xmlHeader: boolean,
-  ): string {
+  /** One conntrack line as the reference prints it from the callback `style` stands for. */
+  format(ct: Conntrack, msgType: MsgType, saveType: MsgType, style: PrintStyle): string {
     const out = this.cmd.output;
     if (out & O_SAVE) {
       const line = formatSave(ct, saveType, false);
@@ -83,7 +72,52 @@ export class RunContext {
       return line;
     }
     if (out & O_JSON) return formatConntrackJson(ct, msgType, this.labelMap);
-    if ((out & O_XML) && xmlHeader) this.startXml();
-    return formatConntrack(ct, msgType, out & flags, labels ? this.labelMap : null);
+    if ((out & O_XML) && style.xmlHeader) this.startXml();
+    return formatConntrack(
+      ct,
+      msgType,
+      out & style.flags,
+      style.labels ? this.labelMap : null,
+      style.bufSize,
+    );
   }
 }
+
+/**
+ * How each of conntrack's print callbacks treats the -o flags: which it
+ * honours, whether it prints labels and the XML header, and its buffer size.
+ */
+export interface PrintStyle {
+  flags: number;
+  labels: boolean;
+  xmlHeader: boolean;
+  bufSize: number;
+}
+/** -L and -G (mnl_nfct_dump_cb). */
+export const DUMP_STYLE: PrintStyle = {
+  flags: O_XML | O_EXT | O_KTMS | O_ID,
+  labels: true,
+  xmlHeader: true,
+  bufSize: BUF_LIST,
+};
+/** -D (mnl_nfct_delete_cb). */
+export const DELETE_STYLE: PrintStyle = {
+  flags: O_XML | O_EXT | O_ID,
+  labels: false,
+  xmlHeader: false,
+  bufSize: BUF_SMALL,
+};
+/** The read-back after -U (mnl_nfct_print_cb). */
+export const UPDATE_STYLE: PrintStyle = {
+  flags: O_XML | O_EXT | O_ID,
+  labels: true,
+  xmlHeader: false,
+  bufSize: BUF_SMALL,
+};
+/** -E (event_cb). */
+export const EVENT_STYLE: PrintStyle = {
+  flags: O_XML | O_EXT | O_TMS | O_KTMS | O_ID,
+  labels: true,
+  xmlHeader: true,
+  bufSize: BUF_SMALL,
+};

@@ -17,10 +17,7 @@ import * as A from "../attrs.ts";
 import {
   CT_OPT_BUFFERSIZE,
   CT_OPT_EVENT_MASK,
-  O_EXT,
-  O_ID,
   O_JSON,
-  O_KTMS,
   O_SAVE,
   O_TMS,
   O_XML,
@@ -30,7 +27,7 @@ import { exitError, OTHER_PROBLEM, PREFIX } from "../errors.ts";
 import { filterEntry, prepareNetworkFilter } from "../filter.ts";
 import { formatExpect, XML_FOOTER_EXP, XML_HEADER_EXP } from "../format/text.ts";
 import { formatExpectJson } from "../format/json.ts";
-import type { RunContext } from "./context.ts";
+import { EVENT_STYLE, type RunContext } from "./context.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN, MSG_UPDATE, type MsgType } from "../format/common.ts";
 import { prognameOf } from "./progname.ts";
 
@@ -120,10 +117,10 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
     const ct = decodeConntrack(buf, v, off, len);
     if (filterEntry(cmd, net, ct)) return;
     let line: string;
-    if (out & (O_SAVE | O_JSON)) line = ctx.format(ct, msgType, 0, msgType, true, false);
+    if (out & (O_SAVE | O_JSON)) line = ctx.format(ct, msgType, msgType, EVENT_STYLE);
     else {
       const prefix = (out & O_TMS) && !(out & O_XML) ? timestampPrefix(false) : "";
-      line = prefix + ctx.format(ct, msgType, O_XML | O_EXT | O_TMS | O_KTMS | O_ID, msgType, true, true);
+      line = prefix + ctx.format(ct, msgType, msgType, EVENT_STYLE);
     }
     if (pid !== 0 && !(out & O_JSON)) {
       const prog = prognameOf(pid);

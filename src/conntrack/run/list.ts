@@ -2,24 +2,23 @@
 import { stdout } from "../../common/output.ts";
 import { EINVAL, NLM_F_ACK, NLM_F_DUMP } from "../../netlink/constants.ts";
 import * as A from "../attrs.ts";
-import { CT_COMPARISON, CT_OPT_ZERO, O_EXT, O_ID, O_KTMS, O_XML, Table } from "../command.ts";
+import { CT_COMPARISON, CT_OPT_ZERO, Table } from "../command.ts";
 import { decodeConntrack } from "../decode.ts";
 import { exitError, PARAMETER_PROBLEM } from "../errors.ts";
 import { filterEntry, type NetworkFilter, prepareNetworkFilter } from "../filter.ts";
 import { putConntrack } from "../encode.ts";
 import { MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
-import type { RunContext } from "./context.ts";
+import { DUMP_STYLE, type RunContext } from "./context.ts";
 import { type MessageVisitor, NetlinkError } from "../../netlink/socket.ts";
 
 const NO_FILTER: NetworkFilter = { family: 0 };
 
 /** The callback behind -L and -G (mnl_nfct_dump_cb): filter, print, count. */
 function printer(ctx: RunContext, net: NetworkFilter, filtered: boolean): MessageVisitor {
-  const flags = O_XML | O_EXT | O_KTMS | O_ID;
   return (buf, v, off, len) => {
     const ct = decodeConntrack(buf, v, off, len);
     if (filtered && filterEntry(ctx.cmd, net, ct)) return;
-    stdout.line(ctx.format(ct, MSG_UNKNOWN, flags, MSG_NEW, true, true));
+    stdout.line(ctx.format(ct, MSG_UNKNOWN, MSG_NEW, DUMP_STYLE));
     ctx.counter++;
   };
 }

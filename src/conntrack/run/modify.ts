@@ -26,9 +26,6 @@ import {
   CT_OPT_TUPLE_ORIG,
   CT_OPT_TUPLE_REPL,
   CT_UPDATE,
-  O_EXT,
-  O_ID,
-  O_XML,
 } from "../command.ts";
 import { decodeConntrack } from "../decode.ts";
 import { putConntrack, putConntrackKey } from "../encode.ts";
@@ -44,7 +41,7 @@ import {
   prepareNetworkFilter,
 } from "../filter.ts";
 import type { Conntrack } from "../model.ts";
-import type { RunContext } from "./context.ts";
+import { DELETE_STYLE, type RunContext, UPDATE_STYLE } from "./context.ts";
 import { err2str } from "./errors.ts";
 import { putKernelFilter } from "./list.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
@@ -140,7 +137,7 @@ export function deleteConntrack(ctx: RunContext): void {
         stdout.flush();
         exitError(OTHER_PROBLEM, `Operation failed: ${err2str(err, CT_DELETE)}`);
       }
-      stdout.line(ctx.format(batch[i], MSG_UNKNOWN, O_XML | O_EXT | O_ID, MSG_DESTROY, false, false));
+      stdout.line(ctx.format(batch[i], MSG_UNKNOWN, MSG_DESTROY, DELETE_STYLE));
       ctx.counter++;
     }
     batch.length = 0;
@@ -268,7 +265,7 @@ export function updateConntrack(ctx: RunContext): void {
         exitError(OTHER_PROBLEM, `Operation failed: ${err2str(gerr, CT_UPDATE)}`);
       }
       const entry = got[i];
-      if (entry) stdout.line(ctx.format(entry, MSG_UNKNOWN, O_XML | O_EXT | O_ID, MSG_NEW, true, false));
+      if (entry) stdout.line(ctx.format(entry, MSG_UNKNOWN, MSG_NEW, UPDATE_STYLE));
       ctx.counter++;
     }
     batch.length = 0;
