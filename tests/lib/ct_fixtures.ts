@@ -72,5 +72,8 @@ export const FTP: Step[] = [
 
 /** Label map used by the label cases (bits 0, 1, 5, 9; one duplicate ignored). */
 export const LABELMAP = "# ctkit test labels\n0 alpha\n1 beta\n5 gamma\n9 delta-x\n1 dup\n";
-/** Enables connlabel storage in the namespace (a rule using connlabel; must run under the label map). */
-export const LABELS_ON: Step = { sh: "iptables -A OUTPUT -m connlabel --label alpha" };
+/** Enables connlabel storage in the namespace (any rule using ct labels; needs no label map). */
+export const LABELS_ON: Step = {
+  sh:
+    "nft -f - <<'EOF'\ntable ip ctklabel {\n  chain o { type filter hook output priority 0; ct label 127 counter; }\n}\nEOF",
+};

@@ -87,6 +87,8 @@ export interface Case {
   table?: boolean;
   /** an event case: argv runs in the background while `event.actions` run */
   event?: EventSpec;
+  /** which command side A runs (default the reference) */
+  sideA?: string[];
   /** which command side B runs (default CTKIT_CMD) */
   sideB?: string[];
   /** set to a reason to skip the stderr comparison (divergence cases whose summary differs by design) */
@@ -399,7 +401,8 @@ async function destroySide(side: Side | undefined): Promise<void> {
   await Deno.remove(side.dir, { recursive: true }).catch(() => {});
 }
 
-async function waitSubscribed(side: Side, exited: () => boolean): Promise<void> {
+/** Waits until the listener joined its event groups; false if it exited first (e.g. rejected options). */
+async function waitSubscribed(side: Side, exited: () => boolean): Promise<boolean> {
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline) {
     const r = await execIn({ ...side, wrap: [] }, ["cat", "/proc/net/netlink"]);
@@ -408,8 +411,8 @@ async function waitSubscribed(side: Side, exited: () => boolean): Promise<void> 
       const f = l.trim().split(/\s+/);
       return f[1] === "12" && parseInt(f[3], 16) !== 0;
     });
-    if (subscribed) return;
-    if (exited()) throw new Error(`event listener exited before subscribing in ${side.ns.name}`);
+    if (subscribed) return true;
+    if (exited()) return false;
     await new Promise((res) => setTimeout(res, 50));
   }
   throw new Error(`event listener never subscribed in ${side.ns.name}`);
@@ -434,6 +437,7 @@ async function runEvent(side: Side, tool: string[], c: Case, argv: string[]): Pr
     const dec = new TextDecoder();
     throw new Error(`${(e as Error).message}\n${dec.decode(o.stdout)}${dec.decode(o.stderr)}`);
   }
+  // the actions run even if the listener already exited, so both tables stay comparable
   for (const s of c.event!.actions) await step(side, s);
   await new Promise((res) => setTimeout(res, c.event!.settle ?? 700));
   // ip netns exec, unshare, the label wrapper and scripts/ctkit all exec: pid is the tool itself
@@ -500,6 +504,7 @@ async function prepare(c: Case): Promise<[Side, Side]> {
 /** Runs one case on prepared sides; returns the failures (empty = pass). */
 async function execute(c: Case, A: Side, B: Side): Promise<string[]> {
   const failures: string[] = [];
+  const toolA = c.sideA ?? [REF];
   const toolB = c.sideB ?? CTKIT_CMD;
   let argvA = subst(c.refArgv ?? c.argv, A.dir);
   let argvB = subst(c.argv, B.dir);
@@ -510,10 +515,10 @@ async function execute(c: Case, A: Side, B: Side): Promise<string[]> {
   }
   let ra: Run, rb: Run;
   if (c.event) {
-    [ra, rb] = await Promise.all([runEvent(A, [REF], c, argvA), runEvent(B, toolB, c, argvB)]);
+    [ra, rb] = await Promise.all([runEvent(A, toolA, c, argvA), runEvent(B, toolB, c, argvB)]);
   } else {
     [ra, rb] = await Promise.all([
-      execIn(A, [REF, ...argvA], c.stdin),
+      execIn(A, [...toolA, ...argvA], c.stdin),
       execIn(B, [...toolB, ...argvB], c.stdin),
     ]);
   }
