@@ -111,6 +111,18 @@ const cases: Case[] = [
     norm: ["evtime"],
   },
   {
+    name: "SIGTERM ends the listener like SIGINT",
+    argv: w("-E"),
+    event: { actions: CHANGES, signal: "SIGTERM" },
+    norm: ["portid"],
+  },
+  {
+    name: "SIGTERM ends an xml listener (footer)",
+    argv: w("-E -o xml"),
+    event: { actions: CHANGES, signal: "SIGTERM" },
+    norm: ["portid", "id"],
+  },
+  {
     name: "no events at all",
     argv: w("-E"),
     event: { actions: [] },

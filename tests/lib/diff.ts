@@ -55,8 +55,10 @@ export type Norm =
 export interface EventSpec {
   /** actions performed (in both namespaces) while the event listener runs */
   actions: Step[];
-  /** ms to wait after the last action before SIGINT (default 700) */
+  /** ms to wait after the last action before the signal (default 700) */
   settle?: number;
+  /** the signal that ends the listener (default SIGINT) */
+  signal?: "SIGINT" | "SIGTERM";
 }
 
 export interface Case {
@@ -441,7 +443,7 @@ async function runEvent(side: Side, tool: string[], c: Case, argv: string[]): Pr
   for (const s of c.event!.actions) await step(side, s);
   await new Promise((res) => setTimeout(res, c.event!.settle ?? 700));
   // ip netns exec, unshare, the label wrapper and scripts/ctkit all exec: pid is the tool itself
-  if (!done) Deno.kill(child.pid, "SIGINT");
+  if (!done) Deno.kill(child.pid, c.event!.signal ?? "SIGINT");
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
