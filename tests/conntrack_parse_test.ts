@@ -409,6 +409,12 @@ function getoptCases(): string[][] {
     ["-L", "-p", "tcp", "-p", "icmp", "--state", "x"],
     ["-L", "--sport", "1", "-p", "tcp"],
     ["-L", "-p", "tcp", "--sport=1", "--dport=", "-s", "x"],
+    // Clusters are scanned byte by byte: a multi-byte character is two unknown options.
+    ["-L", "-é"],
+    ["-L", "-zé"],
+    ["-L", "--sé"],
+    ["-L", "-s", "é"],
+    ["-L", "-p", "é"],
   );
   return out;
 }
