@@ -42,12 +42,3 @@ export function genericOptCheck(
   }
   return { ok: false, partial };
 }
-
-/** A table row, or the all-illegal row C reads past the end of a table. */
-export function rowOf(
-  table: readonly (readonly number[] | undefined)[],
-  cmd: number,
-  width: number,
-): number[] {
-  return [...(table[cmd] ?? new Array(width).fill(0))];
-}

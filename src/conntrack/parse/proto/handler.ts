@@ -3,7 +3,7 @@
 import type { CtTemplate } from "../../command.ts";
 import type { Conntrack } from "../../model.ts";
 import { PARAMETER_PROBLEM } from "../../errors.ts";
-import { genericOptCheck, rowOf } from "../check.ts";
+import { genericOptCheck } from "../check.ts";
 import { fail } from "../fail.ts";
 import type { LongOption } from "../getopt.ts";
 
@@ -38,8 +38,7 @@ export function checkProtoOptions(
   names: readonly string[],
   pairs?: { groups: readonly number[]; orig: string; reply: string },
 ): void {
-  const digits = table[cmd];
-  const row = digits === undefined ? rowOf([], 0, width) : digits.padEnd(width, "0").split("").map(Number);
+  const row = (table[cmd] ?? "").padEnd(width, "0").split("").map(Number);
   const res = genericOptCheck(flags, row, names, pairs?.groups);
   if (res.ok || !pairs) return;
   fail(PARAMETER_PROBLEM, `you have to specify ${res.partial === 1 ? pairs.reply : pairs.orig}`);
