@@ -3,12 +3,14 @@ import { stderr, stdout } from "../common/output.ts";
 import { NetlinkError, NetlinkSocket } from "../netlink/socket.ts";
 import { strerror } from "../../ffi/libc.ts";
 import { CtExit, errorText, OTHER_PROBLEM } from "./errors.ts";
-import { parseArgsWithWarnings, parseLoadFile } from "./parse/mod.ts";
+import { loadFileArgument, parseArgsWithWarnings, parseLoadFile, warningsOf } from "./parse/mod.ts";
 import { RunContext } from "./run/context.ts";
 import { runCommand, summary } from "./run/mod.ts";
 
 function fail(e: CtExit): number {
   stdout.flush();
+  // Warnings printed during parsing come before the error, as in the reference.
+  for (const w of warningsOf(e)) stderr.write(w + "\n");
   stderr.write(errorText(e.status, e.message));
   return e.status;
 }
@@ -23,8 +25,9 @@ export async function main(argv: string[], progname: string): Promise<number> {
     return OTHER_PROBLEM;
   }
   try {
-    if (argv.length > 1 && (argv[0] === "-R" || argv[0] === "--load-file")) {
-      const { cmds, warnings, labelMap } = parseLoadFile(argv[1], progname);
+    const file = loadFileArgument(argv);
+    if (file !== undefined) {
+      const { cmds, warnings, labelMap } = parseLoadFile(file, progname);
       for (const w of warnings) stderr.write(w + "\n");
       // One context per line, sharing the XML state and the counter semantics.
       let xmlStarted = false;
@@ -32,7 +35,7 @@ export async function main(argv: string[], progname: string): Promise<number> {
         const ctx = new RunContext(cmd, sock, labelMap ?? null, true);
         ctx.xmlStarted = xmlStarted;
         try {
-          await runCommand(ctx, progname);
+          await runCommand(ctx, progname, undefined);
         } finally {
           xmlStarted = ctx.xmlStarted;
           ctx.close();
@@ -41,11 +44,11 @@ export async function main(argv: string[], progname: string): Promise<number> {
       stdout.flush();
       return 0;
     }
-    const { cmd, warnings, labelMap } = parseArgsWithWarnings(argv, progname);
+    const { cmd, warnings, labelMap, protoHelp } = parseArgsWithWarnings(argv, progname);
     for (const w of warnings) stderr.write(w + "\n");
     const ctx = new RunContext(cmd, sock, labelMap ?? null);
     try {
-      await runCommand(ctx, progname);
+      await runCommand(ctx, progname, protoHelp);
     } finally {
       ctx.close();
     }

@@ -62,33 +62,38 @@ export class MessageBuilder {
   }
 
   u8(type: number, v: number): this {
-    this.buf[this.header(type, 1)] = v;
+    const at = this.header(type, 1);
+    this.buf[at] = v;
     this.pad();
     return this;
   }
   /** Network byte order u16 (the kernel's NLA_U16 in ctnetlink is big-endian). */
   be16(type: number, v: number): this {
-    this.view.setUint16(this.header(type, 2), v, false);
+    const at = this.header(type, 2);
+    this.view.setUint16(at, v, false);
     this.pad();
     return this;
   }
   be32(type: number, v: number): this {
-    this.view.setUint32(this.header(type, 4), v >>> 0, false);
+    const at = this.header(type, 4);
+    this.view.setUint32(at, v >>> 0, false);
     return this;
   }
   be64(type: number, v: bigint): this {
-    this.view.setBigUint64(this.header(type, 8), v, false);
+    const at = this.header(type, 8);
+    this.view.setBigUint64(at, v, false);
     return this;
   }
   bytes(type: number, b: Uint8Array): this {
-    this.buf.set(b, this.header(type, b.length));
+    const at = this.header(type, b.length); // may grow (replace) this.buf
+    this.buf.set(b, at);
     this.pad();
     return this;
   }
   /** NUL-terminated string attribute. */
   str(type: number, s: string): this {
     const enc = new TextEncoder().encode(s);
-    const at = this.header(type, enc.length + 1);
+    const at = this.header(type, enc.length + 1); // may grow (replace) this.buf
     this.buf.set(enc, at);
     this.buf[at + enc.length] = 0;
     this.pad();

@@ -179,6 +179,12 @@ export class NetlinkSocket {
     }
   }
 
+  /** Sends a request that gets a single reply datagram (no ACK asked) and walks it. */
+  talk(request: Uint8Array, visit: MessageVisitor): void {
+    this.send(request);
+    this.walk(this.recv(), visit);
+  }
+
   /**
    * Sends one request with NLM_F_ACK and waits for its acknowledgement; reply
    * messages (e.g. the entry of a GET) go to `visit`.

@@ -14,14 +14,7 @@ import {
 } from "../../netlink/constants.ts";
 import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
 import * as A from "../attrs.ts";
-import {
-  CT_OPT_BUFFERSIZE,
-  CT_OPT_EVENT_MASK,
-  O_JSON,
-  O_SAVE,
-  O_TMS,
-  O_XML,
-} from "../command.ts";
+import { CT_OPT_BUFFERSIZE, CT_OPT_EVENT_MASK, O_JSON, O_SAVE, O_TMS, O_XML } from "../command.ts";
 import { decodeConntrack, decodeExpect } from "../decode.ts";
 import { exitError, OTHER_PROBLEM, PREFIX } from "../errors.ts";
 import { filterEntry, prepareNetworkFilter } from "../filter.ts";

@@ -68,7 +68,7 @@ export function getConntrack(ctx: RunContext): void {
 export function countConntrack(ctx: RunContext): void {
   let count: number | undefined;
   try {
-    ctx.sock.request(ctx.request(A.IPCTNL_MSG_CT_GET_STATS, 0, 0).end().bytesView(), (_b, v, off, len) => {
+    ctx.sock.talk(ctx.request(A.IPCTNL_MSG_CT_GET_STATS, 0, 0).end().bytesView(), (_b, v, off, len) => {
       forEachU32(v, off + 20, off + len, (type, value) => {
         if (type === A.CTA_STATS_GLOBAL_ENTRIES) count = value | 0;
       });

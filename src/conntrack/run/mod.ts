@@ -24,7 +24,12 @@ const SUMMARY: Record<number, string> = {
   [C.CT_ADD]: "flow entries have been added.",
 };
 
-export async function runCommand(ctx: RunContext, progname: string): Promise<void> {
+/** Runs the command; `protoHelp` is the parser's "Proto `x' help:" block for `-h -p x`. */
+export async function runCommand(
+  ctx: RunContext,
+  progname: string,
+  protoHelp: string | undefined,
+): Promise<void> {
   const cmd = ctx.cmd;
   try {
     switch (cmd.command) {
@@ -77,7 +82,7 @@ export async function runCommand(ctx: RunContext, progname: string): Promise<voi
         return;
       case C.CT_HELP:
         stdout.write(usageText(progname));
-        if (cmd.options & C.CT_OPT_PROTO) stdout.write(protoHelpText(cmd.protonum));
+        if (cmd.options & C.CT_OPT_PROTO) stdout.write(protoHelp ?? protoHelpText(cmd.protonum));
         return;
       default:
         stdout.write(usageText(progname));
