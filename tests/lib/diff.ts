@@ -130,6 +130,9 @@ interface Side {
 // ---------------------------------------------------------------------------------------------
 // process helpers
 
+/** Seconds a single command may run before it is killed and reported (CTKIT_DIFF_TIMEOUT). */
+const TIMEOUT_S = Number(Deno.env.get("CTKIT_DIFF_TIMEOUT") ?? "30") || 30;
+
 async function execIn(side: Side, argv: string[], stdin?: string): Promise<Run> {
   const cmd = new Deno.Command("ip", {
     args: ["netns", "exec", side.ns.name, ...side.wrap, ...argv],
@@ -138,14 +141,29 @@ async function execIn(side: Side, argv: string[], stdin?: string): Promise<Run> 
     stderr: "piped",
   });
   const child = cmd.spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, TIMEOUT_S * 1000);
+  try {
+    if (stdin !== undefined) {
+      const wr = child.stdin.getWriter();
+      await wr.write(new TextEncoder().encode(stdin)).catch(() => {});
+      await wr.close().catch(() => {});
+    }
+    const out = await child.output();
+    const dec = new TextDecoder();
+    const r = { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    if (timedOut) {
+      throw new Error(`timed out after ${TIMEOUT_S}s: ${argv.join(" ")}\n${r.stdout}${r.stderr}`);
+    }
+    return r;
+  } finally {
+    clearTimeout(timer);
   }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 function subst(argv: string[], dir: string): string[] {
