@@ -812,20 +812,19 @@ Deno.test("differential: -R files", async () => {
     "warn": "-D -u S\n-D -o d\n-D -u x\n",
     "nul": "-D -s 1.1.1.1\0 -d x\n",
   };
-  const cases: string[][] = Object.keys(files).map((f) => ["-R", f]);
-  cases.push(["-R", "missing"], ["--load-file", "missing"], ["-R", "."], ["-R"], ["--load-file"]);
-  cases.push(["-R", "ok", "-L", "x"], ["-L", "-R", "ok"]);
-  // The parser reads the files relative to the reference's working directory.
+  // Absolute paths: the process-wide cwd must not change while other test
+  // files run in parallel workers of this process.
   const dir = await Deno.makeTempDir({ prefix: "ctparseR" });
-  const prev = Deno.cwd();
+  const at = (name: string) => `${dir}/${name}`;
+  const cases: string[][] = Object.keys(files).map((f) => ["-R", at(f)]);
+  cases.push(["-R", at("missing")], ["--load-file", at("missing")], ["-R", "."], ["-R"], ["--load-file"]);
+  cases.push(["-R", at("ok"), "-L", "x"], ["-L", "-R", at("ok")]);
   try {
-    for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(`${dir}/${name}`, text);
-    Deno.chdir(dir);
+    for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(at(name), text);
     const refs = await reference(cases, files);
     const bad = cases.map((c, i) => compare(c, refs[i])).filter((m) => m !== "");
     assertEquals(bad, [], `${bad.length} of ${cases.length} cases differ`);
   } finally {
-    Deno.chdir(prev);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -102,7 +102,7 @@ export interface CtTemplate {
   filterStatusKernel: U32Mask | undefined;
   /** -l: labels that must all be set (bitmap, bit n = label n). */
   label: Uint8Array | undefined;
-  /** --label-add / --label-del (a bitmap; for --label-del with no names: all-zero). */
+  /** --label-add / --label-del names as a bitmap; unset for a --label-del without names (delete all). */
   labelModify: Uint8Array | undefined;
 }
 

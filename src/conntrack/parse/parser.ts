@@ -399,12 +399,8 @@ class LineParser {
     let names = this.arg;
     if (letter === ">") {
       const value = this.optionalArg();
-      if (value === undefined) {
-        // Delete all labels. C leaves the bitmap unset; we hand the runner an
-        // all-zero one (a named --label-del always sets some bit).
-        this.tmpl.labelModify ??= new Uint8Array(4);
-        return;
-      }
+      // No names: delete all labels (the bitmap stays unset, as in C).
+      if (value === undefined) return;
       names = value;
     }
     const bits = names.split(",").map((name) => {

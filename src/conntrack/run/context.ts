@@ -30,7 +30,12 @@ export class RunContext {
 
   /** The second socket that deletes/updates while the first one dumps. */
   modifierSocket(): NetlinkSocket {
-    return this.modifier ??= NetlinkSocket.open();
+    if (!this.modifier) {
+      this.modifier = NetlinkSocket.open();
+      // Room for a whole batch of acks and read-backs (the default ~200 KiB is not).
+      this.modifier.setReceiveBuffer(4 << 20);
+    }
+    return this.modifier;
   }
 
   close(): void {

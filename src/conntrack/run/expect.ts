@@ -88,8 +88,8 @@ export function deleteExpect(ctx: RunContext): void {
 }
 
 export function getExpect(ctx: RunContext): void {
+  // No closing </expect> after a get, as in the reference.
   sendExpect(ctx, A.IPCTNL_MSG_EXP_GET, NLM_F_ACK, { master: ctx.cmd.tmpl.ct.orig }, expPrinter(ctx));
-  ctx.endXml(XML_FOOTER_EXP);
 }
 
 export function flushExpect(ctx: RunContext): void {

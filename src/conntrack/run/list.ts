@@ -61,8 +61,8 @@ export function putKernelFilter(
 export function getConntrack(ctx: RunContext): void {
   const b = ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_ACK);
   if (!putConntrack(b, ctx.cmd.tmpl.ct)) throw new NetlinkError(EINVAL);
+  // Unlike -L, the reference prints no closing </conntrack> after -G.
   ctx.sock.request(b.end().bytesView(), printer(ctx, NO_FILTER, true));
-  ctx.endXml();
 }
 
 export function countConntrack(ctx: RunContext): void {

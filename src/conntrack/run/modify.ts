@@ -45,7 +45,7 @@ import { DELETE_STYLE, type RunContext, UPDATE_STYLE } from "./context.ts";
 import { err2str } from "./errors.ts";
 import { putKernelFilter } from "./list.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
-import { reverseTuple } from "./tuple.ts";
+import { fillIcmpReply, reverseTuple } from "./tuple.ts";
 
 // ---- -I / -A --------------------------------------------------------------
 
@@ -56,6 +56,7 @@ export function createConntrack(ctx: RunContext): void {
   else if (!(cmd.options & CT_OPT_ORIG) && (cmd.options & CT_OPT_REPL)) {
     ct.orig = reverseTuple(ct.reply, ct.orig);
   }
+  fillIcmpReply(ct.orig, ct.reply);
   if (cmd.options & CT_OPT_MARK) ct.mark = cmd.tmpl.mark.value;
   if (cmd.options & CT_OPT_ADD_LABEL) ct.labels = cmd.tmpl.labelModify?.slice();
   const b = ctx.request(A.IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_ACK | NLM_F_EXCL);
@@ -70,6 +71,9 @@ export function createConntrack(ctx: RunContext): void {
 }
 
 // ---- batches on the modifier socket ---------------------------------------
+
+/** Requests per batch: their replies must fit the modifier socket's buffer. */
+const MAX_BATCH = 64;
 
 interface Pending {
   seq: number;
@@ -147,6 +151,7 @@ export function deleteConntrack(ctx: RunContext): void {
   ctx.sock.dump(req.end().bytesView(), (buf, v, off, len) => {
     const ct = decodeConntrack(buf, v, off, len);
     if (!filterEntry(cmd, net, ct)) batch.push(ct);
+    if (batch.length >= MAX_BATCH) flush();
   }, flush);
   flush();
 }
@@ -280,6 +285,7 @@ export function updateConntrack(ctx: RunContext): void {
     // Unchanged entries are neither sent nor counted.
     if (cmpAll(tmp, ct)) return;
     batch.push({ seq: 0, ct: tmp });
+    if (batch.length >= MAX_BATCH) flush();
   }, flush);
   flush();
 }

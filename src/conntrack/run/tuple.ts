@@ -39,3 +39,17 @@ export function reverseTuple(from: Tuple, other: Tuple): Tuple {
   }
   return t;
 }
+
+/**
+ * libnetfilter_conntrack's ICMP setters fill both directions at once (code and
+ * id copied, type mapped to its reply type), so a created entry carries them
+ * in the reply tuple even when -r/-q were given.
+ */
+export function fillIcmpReply(orig: Tuple, reply: Tuple): void {
+  if (orig.proto !== IPPROTO_ICMP && orig.proto !== IPPROTO_ICMPV6) return;
+  if (reply.icmpType === undefined && orig.icmpType !== undefined) {
+    reply.icmpType = icmpReplyType(orig.l3, orig.icmpType);
+  }
+  if (reply.icmpCode === undefined) reply.icmpCode = orig.icmpCode;
+  if (reply.icmpId === undefined) reply.icmpId = orig.icmpId;
+}

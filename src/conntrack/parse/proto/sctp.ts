@@ -86,9 +86,9 @@ export const sctp: H.ProtoHandler = {
       if (state < 0) fail(PARAMETER_PROBLEM, `unknown SCTP state \`${arg}'`);
       tmpl.ct.state = state;
     } else if (c === 10) {
-      tmpl.ct.sctpVtagOrig = toUnsigned(atoi(arg), 32);
+      tmpl.ct.sctpVtagOrig = byteSwapped(toUnsigned(atoi(arg), 32));
     } else if (c === 11) {
-      tmpl.ct.sctpVtagReply = toUnsigned(atoi(arg), 32);
+      tmpl.ct.sctpVtagReply = byteSwapped(toUnsigned(atoi(arg), 32));
     } else if (SLOTS[c] !== undefined) {
       const port = toUnsigned(atoi(arg), 16);
       setPort(tmpl, SLOTS[c], port, IPPROTO_SCTP, portHighByte(port));
@@ -105,3 +105,12 @@ export const sctp: H.ProtoHandler = {
     "  --orig-vtag\t\toriginal verification tag\n" +
     "  --reply-vtag\t\treply verification tag\n",
 };
+
+/**
+ * 1.4.7 stores htonl(value) and libnetfilter_conntrack converts it again when
+ * sending, so the kernel holds the byte-swapped tag; `-o save` swaps it back.
+ * Kept so that tables and save/restore round trips match the reference.
+ */
+function byteSwapped(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
