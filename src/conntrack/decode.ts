@@ -2,7 +2,7 @@
 // Works on the receive buffer directly: no FFI crossing per attribute.
 import { ntop4, ntop6 } from "../common/inet.ts";
 import { NLA_TYPE_MASK } from "../netlink/constants.ts";
-import { Conntrack, type Counters, Expect, type SeqAdj, type Tuple } from "./model.ts";
+import { Conntrack, type Counters, Expect, newTuple, type SeqAdj, type Tuple } from "./model.ts";
 import * as A from "./attrs.ts";
 
 const utf8 = new TextDecoder();
@@ -24,19 +24,16 @@ function eachAttr(v: DataView, off: number, end: number, fn: (t: number, p: numb
   }
 }
 
-export function decodeTuple(buf: Uint8Array, v: DataView, off: number, end: number, l3: number): Tuple {
-  const t: Tuple = {
-    l3,
-    src: undefined,
-    dst: undefined,
-    proto: undefined,
-    sport: undefined,
-    dport: undefined,
-    icmpType: undefined,
-    icmpCode: undefined,
-    icmpId: undefined,
-    zone: undefined,
-  };
+/** Decodes a tuple nest into `t` (a fresh tuple unless one is given to fill). */
+export function decodeTuple(
+  buf: Uint8Array,
+  v: DataView,
+  off: number,
+  end: number,
+  l3: number,
+  t: Tuple = newTuple(l3),
+): Tuple {
+  t.l3 = l3;
   // Hand-written loops: this runs twice per entry on every listing.
   while (off + 4 <= end) {
     const len = v.getUint16(off, true);
@@ -141,10 +138,10 @@ export function decodeConntrack(buf: Uint8Array, v: DataView, off: number, len: 
     a += (alen + 3) & ~3;
     switch (type) {
       case A.CTA_TUPLE_ORIG:
-        ct.orig = decodeTuple(buf, v, p, p + l, l3);
+        decodeTuple(buf, v, p, p + l, l3, ct.orig);
         break;
       case A.CTA_TUPLE_REPLY:
-        ct.reply = decodeTuple(buf, v, p, p + l, l3);
+        decodeTuple(buf, v, p, p + l, l3, ct.reply);
         break;
       case A.CTA_TUPLE_MASTER:
         ct.master = decodeTuple(buf, v, p, p + l, l3);
@@ -298,7 +295,7 @@ export function decodeExpect(buf: Uint8Array, v: DataView, off: number, len: num
         exp.fn = cstr(buf, p, Math.min(l, 23));
         break;
       case A.CTA_EXPECT_NAT: {
-        const nat = { dir: 0, tuple: { l3 } as Tuple };
+        const nat = { dir: 0, tuple: newTuple(l3) };
         eachAttr(v, p, p + l, (t, q, ql) => {
           if (t === A.CTA_EXPECT_NAT_DIR) nat.dir = v.getUint32(q, false);
           else if (t === A.CTA_EXPECT_NAT_TUPLE) nat.tuple = decodeTuple(buf, v, q, q + ql, l3);

@@ -20,6 +20,22 @@ export interface Tuple {
   zone?: number;
 }
 
+/** A tuple with every field present (unset), so all tuples share one object shape. */
+export function newTuple(l3 = 0): Tuple {
+  return {
+    l3,
+    src: undefined,
+    dst: undefined,
+    proto: undefined,
+    sport: undefined,
+    dport: undefined,
+    icmpType: undefined,
+    icmpCode: undefined,
+    icmpId: undefined,
+    zone: undefined,
+  };
+}
+
 export interface Counters {
   packets: bigint;
   bytes: bigint;
@@ -32,8 +48,8 @@ export interface NatRange {
 }
 
 export class Conntrack {
-  orig: Tuple = { l3: 0 };
-  reply: Tuple = { l3: 0 };
+  orig: Tuple = newTuple();
+  reply: Tuple = newTuple();
   master: Tuple | undefined = undefined;
   status: number | undefined = undefined;
   timeout: number | undefined = undefined;
@@ -78,9 +94,9 @@ export interface SeqAdj {
 }
 
 export class Expect {
-  master: Tuple = { l3: 0 };
-  tuple: Tuple = { l3: 0 };
-  mask: Tuple = { l3: 0 };
+  master: Tuple = newTuple();
+  tuple: Tuple = newTuple();
+  mask: Tuple = newTuple();
   timeout: number | undefined = undefined;
   id: number | undefined = undefined;
   helper: string | undefined = undefined;

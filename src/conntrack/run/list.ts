@@ -23,12 +23,12 @@ function printer(ctx: RunContext, net: NetworkFilter, filtered: boolean): Messag
   };
 }
 
-export function listConntrack(ctx: RunContext): void {
+export async function listConntrack(ctx: RunContext): Promise<void> {
   const cmd = ctx.cmd;
   if (cmd.type === Table.Dying || cmd.type === Table.Unconfirmed) {
     // The reference dumps these tables without any filter.
     const msg = cmd.type === Table.Dying ? A.IPCTNL_MSG_CT_GET_DYING : A.IPCTNL_MSG_CT_GET_UNCONFIRMED;
-    ctx.sock.dump(ctx.request(msg, NLM_F_DUMP).end().bytesView(), printer(ctx, NO_FILTER, true));
+    await ctx.sock.dumpPipelined(ctx.request(msg, NLM_F_DUMP).end().bytesView(), printer(ctx, NO_FILTER, true));
     ctx.endXml();
     return;
   }
@@ -39,7 +39,7 @@ export function listConntrack(ctx: RunContext): void {
   const msg = cmd.options & CT_OPT_ZERO ? A.IPCTNL_MSG_CT_GET_CTRZERO : A.IPCTNL_MSG_CT_GET;
   const b = ctx.request(msg, NLM_F_DUMP);
   putKernelFilter(ctx, b, true);
-  ctx.sock.dump(b.end().bytesView(), printer(ctx, net, true));
+  await ctx.sock.dumpPipelined(b.end().bytesView(), printer(ctx, net, true));
   ctx.endXml();
 }
 

@@ -34,7 +34,7 @@ export async function runCommand(
   try {
     switch (cmd.command) {
       case C.CT_LIST:
-        return listConntrack(ctx);
+        return await listConntrack(ctx);
       case C.EXP_LIST:
         return listExpect(ctx);
       case C.CT_CREATE:

@@ -40,7 +40,7 @@ import {
   filterNetwork,
   prepareNetworkFilter,
 } from "../filter.ts";
-import type { Conntrack } from "../model.ts";
+import { type Conntrack, newTuple } from "../model.ts";
 import { DELETE_STYLE, type RunContext, UPDATE_STYLE } from "./context.ts";
 import { err2str } from "./errors.ts";
 import { putKernelFilter } from "./list.ts";
@@ -175,7 +175,8 @@ function buildUpdate(ctx: RunContext, ct: Conntrack): Conntrack {
     icmpId: o.icmpId,
     zone: t.orig.zone,
   };
-  tmp.reply = { l3: 0, zone: t.reply.zone };
+  tmp.reply = newTuple();
+  tmp.reply.zone = t.reply.zone;
   tmp.master = undefined;
   if (cmd.options & CT_OPT_MARK) {
     const m = cmd.tmpl.mark;
