@@ -1,22 +1,25 @@
 // -V, -h, -C, -S, -G, -F, command combinations, and table words on other commands.
-import { type Case, diffSuite, tcpEntry, w } from "./lib/diff.ts";
+import { type Case, CTKIT_CMD, diffSuite, refAs, SELF, tcpEntry, w } from "./lib/diff.ts";
 import { FTP, MIXED } from "./lib/ct_fixtures.ts";
 
 const RO = { readOnly: true };
+// The usage text starts with argv[0]: `ctkit conntrack` must print it like the reference
+// started as plain `conntrack` (found through PATH).
+const HELP = { readOnly: true, sideA: refAs("conntrack"), sideB: SELF ? refAs("conntrack") : CTKIT_CMD };
 const MX = { setup: [MIXED], readOnly: true };
 
 const cases: Case[] = [
   { name: "-V", argv: w("-V"), ...RO },
   { name: "--version", argv: w("--version"), ...RO },
-  { name: "-h", argv: w("-h"), ...RO },
-  { name: "--help", argv: w("--help"), ...RO },
+  { name: "-h", argv: w("-h"), ...HELP },
+  { name: "--help", argv: w("--help"), ...HELP },
   ...["tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "gre", "ospf", "99", "foo"].map((p) => ({
     name: `-h -p ${p}`,
     argv: w(`-h -p ${p}`),
-    ...RO,
+    ...HELP,
   })),
-  { name: "-p tcp -h (order)", argv: w("-p tcp -h"), ...RO },
-  { name: "no command", argv: [], ...RO },
+  { name: "-p tcp -h (order)", argv: w("-p tcp -h"), ...HELP },
+  { name: "no command", argv: [], ...HELP },
   { name: "no command, options only", argv: w("-s 1.1.1.1"), ...RO },
   { name: "two commands", argv: w("-L -D"), ...RO },
   { name: "same command twice", argv: w("-L -L"), ...RO },

@@ -1,7 +1,7 @@
 // A symlink named `conntrack` pointing at scripts/ctkit must behave exactly like
 // `ctkit conntrack` (and like the reference). Side A is the reference, side B the symlink;
 // a second suite compares the symlink with `ctkit conntrack` directly.
-import { type Case, CTKIT_CMD, diffSuite, REF, SELF, w } from "./lib/diff.ts";
+import { type Case, CTKIT_CMD, diffSuite, refAs, SELF, w } from "./lib/diff.ts";
 import { CTKIT } from "./lib/netns.ts";
 import { MIXED } from "./lib/ct_fixtures.ts";
 
@@ -14,7 +14,9 @@ globalThis.addEventListener("unload", () => {
   } catch { /* already gone */ }
 });
 
-const SIDE_B = SELF ? [REF] : [LINK];
+// the reference is started with the symlink's path as argv[0] (the usage text prints it)
+const REF_AS_LINK = refAs(LINK);
+const SIDE_B = SELF ? REF_AS_LINK : [LINK];
 
 const ARGVS = [
   "-V",
@@ -33,6 +35,7 @@ const vsRef: Case[] = ARGVS.map((a) => ({
   name: `symlink vs reference: ${a}`,
   setup: [MIXED],
   argv: w(a),
+  sideA: REF_AS_LINK,
   sideB: SIDE_B,
   order: "multiset",
   norm: ["id"],
@@ -41,11 +44,12 @@ const vsRef: Case[] = ARGVS.map((a) => ({
 diffSuite("conntrack symlink vs reference", vsRef);
 
 // symlink (side B) vs `ctkit conntrack` (side A) directly
-const vsCtkit: Case[] = ARGVS.map((a) => ({
+const vsCtkit: Case[] = ARGVS.filter((a) => a !== "-h").map((a) => ({
   name: `symlink vs ctkit conntrack: ${a}`,
   setup: [MIXED],
   argv: w(a),
-  sideA: CTKIT_CMD,
+  // `ctkit conntrack` prints "conntrack" as its name, the symlink its path: not for -h
+  sideA: SELF ? REF_AS_LINK : CTKIT_CMD,
   sideB: SIDE_B,
   order: "multiset",
   norm: ["id"],

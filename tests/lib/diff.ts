@@ -26,6 +26,14 @@ const SHOW = Deno.env.get("CTKIT_DIFF_SHOW") === "1";
 const TRAFFIC = new URL("./traffic.py", import.meta.url).pathname;
 const WRAP_LABELS = new URL("./labelmap_wrap.sh", import.meta.url).pathname;
 
+/**
+ * The reference started with a chosen argv[0] (it prints argv[0] in its usage text), e.g.
+ * `refAs("conntrack")` behaves like the reference found through PATH.
+ */
+export function refAs(argv0: string): string[] {
+  return ["bash", "-c", 'exec -a "$0" ' + REF + ' "$@"', argv0];
+}
+
 /** The command line that side B runs: ctkit, or the reference in self mode. */
 export const CTKIT_CMD: string[] = SELF ? [REF] : [CTKIT, "conntrack"];
 
