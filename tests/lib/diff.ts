@@ -400,7 +400,7 @@ async function snapshot(side: Side, labels: boolean): Promise<Record<string, str
 // one case
 
 async function makeSide(c: Case): Promise<Side> {
-  const dir = await Deno.makeTempDir({ prefix: "ctkit-diff-" });
+  const dir = await Deno.makeTempDir({ prefix: `ctkit-diff-${Deno.pid}-` });
   const ns = await Netns.create("ctd");
   const side: Side = { ns, wrap: [], dir };
   for (const [name, text] of Object.entries(c.files ?? {})) {
@@ -670,6 +670,37 @@ export async function runCases(cases: Case[], jobs = JOBS): Promise<CaseResult[]
   return results;
 }
 
+function alive(pid: number): boolean {
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes namespaces (`ctd-<pid>-…`) and temp dirs (`ctkit-diff-<pid>-…`) that this harness
+ * left behind in a run that was killed (its pid no longer exists). Live runs are untouched.
+ */
+async function sweepStale(): Promise<void> {
+  const r = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped", stderr: "null" })
+    .output();
+  for (const line of new TextDecoder().decode(r.stdout).split("\n")) {
+    const m = /^(ctd-(\d+)-\d+(?:-[0-9a-f]+)?)(?:\s|$)/.exec(line);
+    if (m && Number(m[2]) !== Deno.pid && !alive(Number(m[2]))) {
+      await new Deno.Command("ip", { args: ["netns", "del", m[1]], stdout: "null", stderr: "null" }).output();
+    }
+  }
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  for (const e of Deno.readDirSync(tmp)) {
+    const m = /^ctkit-diff-(\d+)-/.exec(e.name);
+    if (e.isDirectory && m && Number(m[1]) !== Deno.pid && !alive(Number(m[1]))) {
+      await Deno.remove(`${tmp}/${e.name}`, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
 /** Registers one Deno test that runs `cases` in parallel and reports each as a step. */
 export function diffSuite(name: string, cases: Case[]): void {
   const names = new Set<string>();
@@ -684,6 +715,7 @@ export function diffSuite(name: string, cases: Case[]): void {
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async (t) => {
+      await sweepStale();
       const results = await runCases(selected);
       for (const r of results) {
         await t.step(r.name, () => {
