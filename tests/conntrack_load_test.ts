@@ -54,8 +54,36 @@ const cases: Case[] = [
   stdin("-R inside a batch", `-R /dev/null\n`),
   stdin("deletes: zero matches are fine", `-D -s 10.1.0.1\n-D -s 9.9.9.9\n-D -p udp\n`, { setup: [MIXED] }),
   stdin("deletes print their entries", `-D -s 10.1.0.0/24 -o save\n-D -f ipv6\n`, { setup: [MIXED] }),
-  stdin("updates and flush", `-U -s 10.1.0.1 -m 77\n-U -s 9.9.9.9 -m 1\n-F\n${A}\n`, { setup: [MIXED] }),
-  stdin("update then create", `-U -s 10.1.0.2 -m 0x5/0x5\n${B}\n`, { setup: [MIXED] }),
+  // ---- INTENTIONAL DIVERGENCE: in a batch, 1.4.7 applies the mark (value/mask) of the
+  // last line it parsed to every -U; ctkit applies each line's own -m.
+  stdin(
+    "DIVERGENCE updates and flush: -U uses its own -m",
+    `-U -s 10.1.0.1 -m 77\n-U -s 9.9.9.9 -m 1\n-F\n${A}\n`,
+    {
+      setup: [MIXED],
+      expect: {
+        code: 0,
+        stderr: "conntrack v1.4.7 (conntrack-tools): connection tracking table has been emptied.\n",
+        stdout: /\[ASSURED\] mark=77 use=\d+\n$/,
+      },
+      divergence: {
+        why: "1.4.7 copies the mark from the last parsed line's template (a global) into every -U",
+        reference: { code: 0, stdout: /mark=3 use=/ },
+      },
+    },
+  ),
+  stdin("DIVERGENCE update then create: -U uses its own -m", `-U -s 10.1.0.2 -m 0x5/0x5\n${B}\n`, {
+    setup: [MIXED],
+    expect: { code: 0, stderr: "", stdout: / mark=7 use=\d+\n$/ },
+    checkB: async (run) => {
+      const r = await run(w("-L -s 10.1.0.2 -m 7"));
+      return r.stdout.split("\n").filter((l) => l !== "").length === 1 ? undefined : "10.1.0.2 lacks mark 7";
+    },
+    divergence: {
+      why: "1.4.7 copies the mark from the last parsed line's template (a global) into every -U",
+      reference: { code: 0, stdout: / mark=0 use=/ },
+    },
+  }),
   stdin("save-format round trip", SAVE),
   stdin("the mixed fixture", MIXED_LINES),
   stdin("zone copy via save lines", SAVE.replaceAll("-w 3", "-w 4"), { setup: [{ batch: SAVE }] }),
