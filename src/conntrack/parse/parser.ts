@@ -304,10 +304,10 @@ class LineParser {
         ct.orig.l3 = family;
         return;
       case "j":
-        // 1.4.7 has no attribute for -j here: it writes the address and then the
-        // family byte into ATTR_ORIG_IPV4_SRC, leaving stack garbage in the other
-        // three bytes. Model that as an IPv4 source that matches no real entry.
-        ct.orig.src = `${family}.0.0.0`;
+        // 1.4.7 has no attribute for -j here and writes the family byte plus stack
+        // garbage into the original source, so its filters rarely match anything.
+        // ctkit sets only the family (docs/COMPAT.md); the NAT details follow.
+        ct.orig.l3 = family;
         return;
     }
   }
