@@ -9,10 +9,15 @@ const symbols = {
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  // recv() on a worker thread: the kernel builds the next dump datagram while
-  // JS decodes the previous one. errno is lost there; callers retry in sync.
-  recv_nb: { name: "recv", parameters: ["i32", "buffer", "usize", "i32"], result: "isize", nonblocking: true },
   close: { parameters: ["i32"], result: "i32" },
+  // Several datagrams per call, on a worker thread: the kernel builds each dump
+  // datagram inside the receive, so this overlaps its work with ours.
+  recvmmsg_nb: {
+    name: "recvmmsg",
+    parameters: ["i32", "buffer", "u32", "i32", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   // The same poll, run off the JS thread so a long wait never blocks the event loop.
   poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },

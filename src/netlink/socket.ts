@@ -46,7 +46,6 @@ export class NetlinkSocket {
   readonly rxbuf: Uint8Array;
   readonly rxview: DataView;
   private pollfd = new Uint8Array(8);
-  private spare: Uint8Array | undefined;
   /** Set when a dump was interrupted by a concurrent change (NLM_F_DUMP_INTR). */
   dumpInterrupted = false;
 
@@ -86,6 +85,16 @@ export class NetlinkSocket {
   recv(): number {
     for (;;) {
       const n = Number(libc().recv(this.fd, this.rxbuf, BigInt(this.rxbuf.length), 0));
+      if (n >= 0) return n;
+      const e = errno();
+      if (e !== EINTR) throw new NetlinkError(e);
+    }
+  }
+
+  /** recv() into a given buffer with flags; throws on errors (EAGAIN included). */
+  recvInto(buf: Uint8Array, flags: number): number {
+    for (;;) {
+      const n = Number(libc().recv(this.fd, buf, BigInt(buf.length), flags));
       if (n >= 0) return n;
       const e = errno();
       if (e !== EINTR) throw new NetlinkError(e);
@@ -179,36 +188,6 @@ export class NetlinkSocket {
     }
   }
 
-  /**
-   * A dump whose receiving runs on a worker thread, one datagram ahead of the
-   * decoding: the kernel's dump work and ours overlap on two cores.
-   */
-  async dumpPipelined(request: Uint8Array, visit: MessageVisitor): Promise<void> {
-    const bufs = [this.rxbuf, this.spare ??= new Uint8Array(this.rxbuf.length)];
-    const views = [this.rxview, new DataView(bufs[1].buffer)];
-    this.send(request);
-    let cur = 0;
-    let pending: Promise<number | bigint> | null = libc().recv_nb(this.fd, bufs[0], BigInt(bufs[0].length), 0);
-    while (pending) {
-      let n = Number(await pending);
-      pending = null;
-      if (n < 0) {
-        // errno stayed on the worker thread: a blocking retry here reports the error.
-        n = Number(libc().recv(this.fd, bufs[cur], BigInt(bufs[cur].length), 0));
-        if (n < 0) throw new NetlinkError(errno());
-      }
-      const buf = bufs[cur], v = views[cur];
-      if (!endsDump(v, n)) {
-        const next = cur ^ 1;
-        pending = libc().recv_nb(this.fd, bufs[next], BigInt(bufs[next].length), 0);
-      }
-      const r = this.walk(n, visit, buf, v);
-      if (r === WALK_DONE) break;
-      cur ^= 1;
-    }
-    // A datagram with an error reply ends the dump too; walk() threw for it.
-  }
-
   /** Sends a request that gets a single reply datagram (no ACK asked) and walks it. */
   talk(request: Uint8Array, visit: MessageVisitor): void {
     this.send(request);
@@ -231,18 +210,5 @@ export class NetlinkSocket {
 
 export type WalkResult = "more" | "done" | { ack: number };
 const WALK_MORE = "more";
-const WALK_DONE = "done";
+export const WALK_DONE = "done";
 const noVisit: MessageVisitor = () => {};
-
-/** True when the datagram holds NLMSG_DONE or an error: no further datagram will come. */
-function endsDump(v: DataView, n: number): boolean {
-  let off = 0;
-  while (off + 16 <= n) {
-    const len = v.getUint32(off, true);
-    if (len < 16) return true;
-    const type = v.getUint16(off + 4, true);
-    if (type === NLMSG_DONE || type === NLMSG_ERROR) return true;
-    off += (len + 3) & ~3;
-  }
-  return false;
-}

@@ -9,6 +9,7 @@ import { filterEntry, type NetworkFilter, prepareNetworkFilter } from "../filter
 import { putConntrack } from "../encode.ts";
 import { MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
 import { DUMP_STYLE, type RunContext } from "./context.ts";
+import { dumpPipelined } from "../../netlink/dump_pipeline.ts";
 import { type MessageVisitor, NetlinkError } from "../../netlink/socket.ts";
 
 const NO_FILTER: NetworkFilter = { family: 0 };
@@ -28,7 +29,11 @@ export async function listConntrack(ctx: RunContext): Promise<void> {
   if (cmd.type === Table.Dying || cmd.type === Table.Unconfirmed) {
     // The reference dumps these tables without any filter.
     const msg = cmd.type === Table.Dying ? A.IPCTNL_MSG_CT_GET_DYING : A.IPCTNL_MSG_CT_GET_UNCONFIRMED;
-    await ctx.sock.dumpPipelined(ctx.request(msg, NLM_F_DUMP).end().bytesView(), printer(ctx, NO_FILTER, true));
+    await dumpPipelined(
+      ctx.sock,
+      ctx.request(msg, NLM_F_DUMP).end().bytesView(),
+      printer(ctx, NO_FILTER, true),
+    );
     ctx.endXml();
     return;
   }
@@ -39,7 +44,7 @@ export async function listConntrack(ctx: RunContext): Promise<void> {
   const msg = cmd.options & CT_OPT_ZERO ? A.IPCTNL_MSG_CT_GET_CTRZERO : A.IPCTNL_MSG_CT_GET;
   const b = ctx.request(msg, NLM_F_DUMP);
   putKernelFilter(ctx, b, true);
-  await ctx.sock.dumpPipelined(b.end().bytesView(), printer(ctx, net, true));
+  await dumpPipelined(ctx.sock, b.end().bytesView(), printer(ctx, net, true));
   ctx.endXml();
 }
 

@@ -43,9 +43,9 @@ export async function runCommand(
       case C.EXP_CREATE:
         return createExpect(ctx);
       case C.CT_UPDATE:
-        return updateConntrack(ctx);
+        return await updateConntrack(ctx);
       case C.CT_DELETE:
-        return deleteConntrack(ctx);
+        return await deleteConntrack(ctx);
       case C.EXP_DELETE:
         return deleteExpect(ctx);
       case C.CT_GET:

@@ -44,6 +44,7 @@ import { type Conntrack, newTuple } from "../model.ts";
 import { DELETE_STYLE, type RunContext, UPDATE_STYLE } from "./context.ts";
 import { err2str } from "./errors.ts";
 import { putKernelFilter } from "./list.ts";
+import { dumpPipelined } from "../../netlink/dump_pipeline.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
 import { fillIcmpReply, reverseTuple } from "./tuple.ts";
 
@@ -110,7 +111,7 @@ function exchange(sock: NetlinkSocket, b: MessageBuilder, awaited: Iterable<numb
 
 // ---- -D --------------------------------------------------------------------
 
-export function deleteConntrack(ctx: RunContext): void {
+export async function deleteConntrack(ctx: RunContext): Promise<void> {
   const cmd = ctx.cmd;
   const net = prepareNetworkFilter(cmd);
   const mod = ctx.modifierSocket();
@@ -148,7 +149,7 @@ export function deleteConntrack(ctx: RunContext): void {
   };
   const req = ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_DUMP);
   putKernelFilter(ctx, req, false);
-  ctx.sock.dump(req.end().bytesView(), (buf, v, off, len) => {
+  await dumpPipelined(ctx.sock, req.end().bytesView(), (buf, v, off, len) => {
     const ct = decodeConntrack(buf, v, off, len);
     if (!filterEntry(cmd, net, ct)) batch.push(ct);
     if (batch.length >= MAX_BATCH) flush();
@@ -217,7 +218,7 @@ function copyLabels(ctx: RunContext, tmp: Conntrack, ct: Conntrack): void {
   }
 }
 
-export function updateConntrack(ctx: RunContext): void {
+export async function updateConntrack(ctx: RunContext): Promise<void> {
   const cmd = ctx.cmd;
   const net = prepareNetworkFilter(cmd);
   const mod = ctx.modifierSocket();
@@ -276,18 +277,23 @@ export function updateConntrack(ctx: RunContext): void {
     }
     batch.length = 0;
   };
-  ctx.sock.dump(ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_DUMP).end().bytesView(), (buf, v, off, len) => {
-    const ct = decodeConntrack(buf, v, off, len);
-    if (filterNat(cmd, ct) || filterLabel(cmd, ct) || filterNetwork(net, ct)) return;
-    if (t.id !== undefined && ct.id !== undefined && t.id !== ct.id) return;
-    if ((cmd.options & CT_OPT_TUPLE_ORIG) && !cmpOrig(t, ct)) return;
-    if ((cmd.options & CT_OPT_TUPLE_REPL) && !cmpReply(t, ct)) return;
-    const tmp = buildUpdate(ctx, ct);
-    // Unchanged entries are neither sent nor counted.
-    if (cmpAll(tmp, ct)) return;
-    batch.push({ seq: 0, ct: tmp });
-    if (batch.length >= MAX_BATCH) flush();
-  }, flush);
+  await dumpPipelined(
+    ctx.sock,
+    ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_DUMP).end().bytesView(),
+    (buf, v, off, len) => {
+      const ct = decodeConntrack(buf, v, off, len);
+      if (filterNat(cmd, ct) || filterLabel(cmd, ct) || filterNetwork(net, ct)) return;
+      if (t.id !== undefined && ct.id !== undefined && t.id !== ct.id) return;
+      if ((cmd.options & CT_OPT_TUPLE_ORIG) && !cmpOrig(t, ct)) return;
+      if ((cmd.options & CT_OPT_TUPLE_REPL) && !cmpReply(t, ct)) return;
+      const tmp = buildUpdate(ctx, ct);
+      // Unchanged entries are neither sent nor counted.
+      if (cmpAll(tmp, ct)) return;
+      batch.push({ seq: 0, ct: tmp });
+      if (batch.length >= MAX_BATCH) flush();
+    },
+    flush,
+  );
   flush();
 }
 
