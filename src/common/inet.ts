@@ -137,19 +137,28 @@ export function pton6(text: string): Uint8Array | null {
   return out;
 }
 
-/** inet_pton(AF_INET): strict dotted quad of decimal octets. */
+/** inet_pton(AF_INET): strict dotted quad of decimal octets (no leading zeros). */
 export function pton4(text: string): Uint8Array | null {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return null;
   const b = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = m[i + 1];
-    if (p.length > 1 && p[0] === "0") return null;
-    const v = Number(p);
-    if (v > 255) return null;
-    b[i] = v;
+  return pton4Into(text, b) ? b : null;
+}
+
+/** pton4() into `b` (no allocation: it runs for every entry a batched delete sends). */
+export function pton4Into(text: string, b: Uint8Array): boolean {
+  let part = 0, digits = 0, value = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a final "."
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return false; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else if (c === 46) {
+      if (digits === 0 || part > 3) return false;
+      b[part++] = value;
+      value = 0, digits = 0;
+    } else return false;
   }
-  return b;
+  return part === 4;
 }
 
 /** Canonical text of a v4 or v6 address given as bytes. */

@@ -1,7 +1,7 @@
 // Encodes model objects into ctnetlink attributes, with the attribute choices of
 // libnetfilter_conntrack's nfct_nlmsg_build() so the kernel sees what it would
 // see from the reference tool.
-import { addrBytes } from "../common/inet.ts";
+import { addrBytes, pton4Into } from "../common/inet.ts";
 import type { MessageBuilder } from "../netlink/builder.ts";
 import * as A from "./attrs.ts";
 import {
@@ -21,11 +21,18 @@ import {
 
 const ZERO4 = new Uint8Array(4);
 const ZERO16 = new Uint8Array(16);
+const scratch4 = new Uint8Array(4);
 
 function addr(text: string | undefined, l3: number): Uint8Array {
   const b = text === undefined ? null : addrBytes(text);
   if (b) return b;
   return l3 === 10 ? ZERO16 : ZERO4;
+}
+
+/** An IPv4 address attribute straight from its text (no per-call allocation). */
+function putV4(b: MessageBuilder, type: number, text: string | undefined) {
+  if (text === undefined || !pton4Into(text, scratch4)) scratch4.fill(0);
+  b.bytesFrom(type, scratch4, 4);
 }
 
 /** True when any field of the tuple is set (libnetfilter_conntrack's TS_ORIG test). */
@@ -40,7 +47,8 @@ export function putTupleRaw(b: MessageBuilder, t: Tuple): boolean {
   if (t.l3 !== 2 && t.l3 !== 10) return false;
   b.nest(A.CTA_TUPLE_IP);
   if (t.l3 === 2) {
-    b.bytes(A.CTA_IP_V4_SRC, addr(t.src, 2)).bytes(A.CTA_IP_V4_DST, addr(t.dst, 2));
+    putV4(b, A.CTA_IP_V4_SRC, t.src);
+    putV4(b, A.CTA_IP_V4_DST, t.dst);
   } else {
     b.bytes(A.CTA_IP_V6_SRC, addr(t.src, 10)).bytes(A.CTA_IP_V6_DST, addr(t.dst, 10));
   }

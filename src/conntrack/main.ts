@@ -20,7 +20,8 @@ export async function main(argv: string[], progname: string): Promise<number> {
   try {
     sock = NetlinkSocket.open();
   } catch (e) {
-    stderr.write(`mnl_socket_open: ${strerror(e instanceof NetlinkError ? e.errno : 1)}\n`);
+    if (!(e instanceof NetlinkError)) throw e; // e.g. a missing library: cli.ts reports it
+    stderr.write(`mnl_socket_open: ${strerror(e.errno)}\n`);
     stderr.write(errorText(OTHER_PROBLEM, "Can't open handler"));
     return OTHER_PROBLEM;
   }

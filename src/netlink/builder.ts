@@ -90,6 +90,14 @@ export class MessageBuilder {
     this.pad();
     return this;
   }
+  /** An attribute whose payload is the first `len` bytes of `src` (no subarray view needed). */
+  bytesFrom(type: number, src: Uint8Array, len: number): this {
+    const at = this.header(type, len); // may grow (replace) this.buf
+    for (let i = 0; i < len; i++) this.buf[at + i] = src[i];
+    this.pad();
+    return this;
+  }
+
   /** NUL-terminated string attribute. */
   str(type: number, s: string): this {
     const enc = new TextEncoder().encode(s);

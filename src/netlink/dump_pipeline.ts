@@ -68,7 +68,7 @@ export async function dumpPipelined(
   sock: NetlinkSocket,
   request: Uint8Array,
   visit: MessageVisitor,
-  afterDatagram?: () => void,
+  afterDatagram?: () => void | Promise<void>,
 ): Promise<void> {
   const batches = spare ??= [new Batch(), new Batch()];
   const receive = (b: Batch) => libc().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
@@ -96,7 +96,7 @@ export async function dumpPipelined(
         b.data.subarray(i * SLOT, (i + 1) * SLOT),
         new DataView(b.data.buffer, i * SLOT, SLOT),
       );
-      afterDatagram?.();
+      await afterDatagram?.();
       if (r === WALK_DONE) return;
     }
     cur ^= 1;

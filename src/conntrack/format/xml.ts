@@ -96,7 +96,7 @@ export function formatConntrackXml(
   if (meta) s += "</meta>";
   if (when) s += whenXml(now);
   if (ct.helper !== undefined) s += "<helper>" + ct.helper + "</helper>";
-  return s + "</flow>";
+  return (s + "</flow>~").slice(0, -1);
 }
 
 /** <labels><label>a</label>...</labels>, named bits only (an empty <labels></labels> when none is named). */

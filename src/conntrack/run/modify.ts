@@ -91,9 +91,9 @@ type ReplyVisitor = (seq: number, buf: Uint8Array, v: DataView, off: number, len
  * kernel answers in order, so earlier errors have arrived by then.
  */
 function exchange(sock: NetlinkSocket, b: MessageBuilder, awaited: Iterable<number>, onReply?: ReplyVisitor) {
+  sock.send(b.bytesView());
   const pending = new Set(awaited);
   const errors = new Map<number, number>();
-  sock.send(b.bytesView());
   while (pending.size > 0) {
     const n = sock.recv();
     try {
@@ -116,9 +116,11 @@ export async function deleteConntrack(ctx: RunContext): Promise<void> {
   const net = prepareNetworkFilter(cmd);
   const mod = ctx.modifierSocket();
   const batch: Conntrack[] = [];
+  const b = new MessageBuilder(1 << 16);
+  // One sendto() per dump datagram; only the last request asks for an ACK.
   const flush = () => {
     if (batch.length === 0) return;
-    const b = new MessageBuilder(batch.length * 96);
+    b.reset();
     const seqs: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       const seq = mod.nextSeq();
@@ -152,7 +154,6 @@ export async function deleteConntrack(ctx: RunContext): Promise<void> {
   await dumpPipelined(ctx.sock, req.end().bytesView(), (buf, v, off, len) => {
     const ct = decodeConntrack(buf, v, off, len);
     if (!filterEntry(cmd, net, ct)) batch.push(ct);
-    if (batch.length >= MAX_BATCH) flush();
   }, flush);
   flush();
 }
@@ -224,10 +225,11 @@ export async function updateConntrack(ctx: RunContext): Promise<void> {
   const mod = ctx.modifierSocket();
   const t = cmd.tmpl.ct;
   const batch: Pending[] = [];
+  const b = new MessageBuilder(MAX_BATCH * 256), g = new MessageBuilder(MAX_BATCH * 128);
   const flush = () => {
     if (batch.length === 0) return;
     // 1. the updates
-    const b = new MessageBuilder(batch.length * 160);
+    b.reset();
     for (const p of batch) {
       p.seq = mod.nextSeq();
       // The entry's own family: the reference sends -U's (often unset) family
@@ -243,7 +245,7 @@ export async function updateConntrack(ctx: RunContext): Promise<void> {
     }
     const errors = exchange(mod, b, batch.map((p) => p.seq));
     // 2. read every entry back and print it, as the reference does
-    const g = new MessageBuilder(batch.length * 96);
+    g.reset();
     const getSeq = new Map<number, number>();
     for (let i = 0; i < batch.length; i++) {
       const seq = mod.nextSeq();
