@@ -10,6 +10,7 @@ const symbols = {
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
   // Several datagrams per call, on a worker thread: the kernel builds each dump
   // datagram inside the receive, so this overlaps its work with ours.
   recvmmsg_nb: {

@@ -5,47 +5,14 @@
 // thousand entries. Two batch buffers alternate: one is filled while the
 // other is walked, so memory stays flat however large the table is.
 import { libc } from "../../ffi/libc.ts";
+import { MmsgBatch } from "./mmsg.ts";
 import { type MessageVisitor, NetlinkError, type NetlinkSocket, WALK_DONE } from "./socket.ts";
 
 const MSG_DONTWAIT = 0x40;
 const MSG_WAITFORONE = 0x10000;
-const MSG_TRUNC = 0x20;
-/** Datagrams per recvmmsg() call. */
+/** Datagrams per recvmmsg() call; a dump datagram is at most 32 KiB. */
 const BATCH = 8;
-/** A dump datagram is at most 32 KiB; larger slots never truncate. */
 const SLOT = 1 << 16;
-// struct mmsghdr on LP64 Linux: msghdr (56 bytes) + msg_len (4) + padding.
-const MMSGHDR = 64;
-const IOVEC = 16;
-
-/** One batch: the data slots plus the mmsghdr/iovec arrays that point into them. */
-class Batch {
-  readonly data = new Uint8Array(BATCH * SLOT);
-  readonly view = new DataView(this.data.buffer);
-  readonly hdrs = new Uint8Array(BATCH * MMSGHDR);
-  readonly hdrView = new DataView(this.hdrs.buffer);
-  private readonly iovs = new Uint8Array(BATCH * IOVEC);
-
-  constructor() {
-    const iovView = new DataView(this.iovs.buffer);
-    const base = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.data));
-    const iovBase = Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.iovs));
-    for (let i = 0; i < BATCH; i++) {
-      iovView.setBigUint64(i * IOVEC, BigInt(base) + BigInt(i * SLOT), true);
-      iovView.setBigUint64(i * IOVEC + 8, BigInt(SLOT), true);
-      const h = i * MMSGHDR;
-      this.hdrView.setBigUint64(h + 16, BigInt(iovBase) + BigInt(i * IOVEC), true); // msg_iov
-      this.hdrView.setBigUint64(h + 24, 1n, true); // msg_iovlen
-    }
-  }
-
-  length(i: number): number {
-    return this.hdrView.getUint32(i * MMSGHDR + 56, true);
-  }
-  truncated(i: number): boolean {
-    return (this.hdrView.getInt32(i * MMSGHDR + 48, true) & MSG_TRUNC) !== 0;
-  }
-}
 
 /** True when the datagram holds NLMSG_DONE or an error reply: nothing follows it. */
 function endsDump(v: DataView, off: number, n: number): boolean {
@@ -58,7 +25,7 @@ function endsDump(v: DataView, off: number, n: number): boolean {
   return false;
 }
 
-let spare: [Batch, Batch] | undefined;
+let spare: [MmsgBatch, MmsgBatch] | undefined;
 
 /**
  * Sends a dump request on `sock` and feeds every reply message to `visit`;
@@ -70,8 +37,8 @@ export async function dumpPipelined(
   visit: MessageVisitor,
   afterDatagram?: () => void | Promise<void>,
 ): Promise<void> {
-  const batches = spare ??= [new Batch(), new Batch()];
-  const receive = (b: Batch) => libc().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
+  const batches = spare ??= [new MmsgBatch(BATCH, SLOT), new MmsgBatch(BATCH, SLOT)];
+  const receive = (b: MmsgBatch) => libc().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
   sock.send(request);
   let cur = 0;
   let pending: Promise<number> | null = receive(batches[0]);
@@ -81,21 +48,15 @@ export async function dumpPipelined(
     pending = null;
     if (k < 0) {
       // errno stayed on the worker thread: one nonblocking call here reports it.
-      k = sock.recvInto(b.data.subarray(0, SLOT), MSG_DONTWAIT);
-      b.hdrView.setUint32(56, k, true);
+      b.setLength(0, sock.recvInto(b.slot(0), MSG_DONTWAIT));
       k = 1;
     }
     let last = false;
-    for (let i = 0; i < k && !last; i++) last = endsDump(b.view, i * SLOT, b.length(i));
+    for (let i = 0; i < k && !last; i++) last = endsDump(b.view, b.offset(i), b.length(i));
     if (!last) pending = receive(batches[cur ^ 1]);
     for (let i = 0; i < k; i++) {
       if (b.truncated(i)) throw new NetlinkError(105); // ENOBUFS: cannot happen with 64 KiB slots
-      const r = sock.walk(
-        b.length(i),
-        visit,
-        b.data.subarray(i * SLOT, (i + 1) * SLOT),
-        new DataView(b.data.buffer, i * SLOT, SLOT),
-      );
+      const r = sock.walk(b.length(i), visit, b.slot(i), b.slotView(i));
       await afterDatagram?.();
       if (r === WALK_DONE) return;
     }

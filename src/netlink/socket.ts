@@ -2,6 +2,7 @@
 // buffer and are parsed in TypeScript a whole datagram at a time.
 import { libmnl } from "../../ffi/libmnl.ts";
 import { errno, libc } from "../../ffi/libc.ts";
+import type { MmsgBatch } from "./mmsg.ts";
 import {
   EAGAIN,
   EINTR,
@@ -97,6 +98,20 @@ export class NetlinkSocket {
       const n = Number(libc().recv(this.fd, buf, BigInt(buf.length), flags));
       if (n >= 0) return n;
       const e = errno();
+      if (e !== EINTR) throw new NetlinkError(e);
+    }
+  }
+
+  /**
+   * Non-blocking receive of up to a batch of datagrams in one call: how many
+   * arrived (0 when nothing is queued). Throws NetlinkError (e.g. ENOBUFS).
+   */
+  tryRecvMany(batch: MmsgBatch): number {
+    for (;;) {
+      const n = libc().recvmmsg(this.fd, batch.hdrs, batch.count, MSG_DONTWAIT, null);
+      if (n >= 0) return n;
+      const e = errno();
+      if (e === EAGAIN) return 0;
       if (e !== EINTR) throw new NetlinkError(e);
     }
   }

@@ -23,6 +23,7 @@ import { formatExpectJson } from "../format/json.ts";
 import { EVENT_STYLE, type RunContext } from "./context.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN, MSG_UPDATE, type MsgType } from "../format/common.ts";
 import { prognameOf } from "./progname.ts";
+import { MmsgBatch } from "../../netlink/mmsg.ts";
 
 const EVENT_NEW = 1, EVENT_UPDATE = 2, EVENT_DESTROY = 4;
 
@@ -125,12 +126,14 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
     ctx.counter++;
   };
 
+  // Events come one per datagram: take them a batch per system call.
+  const batch = new MmsgBatch(64, 1 << 14);
   for (;;) {
     await sock.waitReadable(-1);
     for (;;) {
-      let n: number;
+      let k: number;
       try {
-        n = sock.tryRecv();
+        k = sock.tryRecvMany(batch);
       } catch (e) {
         if (e instanceof NetlinkError && e.errno === ENOBUFS) {
           stdout.flush();
@@ -145,8 +148,9 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
         stdout.flush();
         exitError(OTHER_PROBLEM, `failed to received netlink event: ${strerror(code)}`);
       }
-      if (n < 0) break;
-      sock.walk(n, onMessage);
+      if (k === 0) break;
+      for (let i = 0; i < k; i++) sock.walk(batch.length(i), onMessage, batch.slot(i), batch.slotView(i));
+      if (k < batch.count) break;
     }
     stdout.flush();
   }

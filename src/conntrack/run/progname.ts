@@ -44,23 +44,45 @@ function nameByPortid(portid: number, inode: string): string | undefined {
   return undefined;
 }
 
-export function prognameOf(portid: number): string | undefined {
-  let table: string;
+// /proc/net/netlink is re-read when older than this, or when the port is not in
+// it: a burst of events from one process costs one read, not one per event.
+const TABLE_TTL_MS = 100;
+let table: string | undefined;
+let tableAt = -Infinity;
+
+function readTable(): string | undefined {
   try {
     table = Deno.readTextFileSync("/proc/net/netlink");
+    tableAt = performance.now();
   } catch {
-    return undefined;
+    table = undefined;
   }
-  for (const line of table.split("\n")) {
+  return table;
+}
+
+/** The socket inode of a NETLINK_NETFILTER port id in the table, if listed. */
+function inodeOf(text: string, portid: number): string | undefined {
+  for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
-    if (f.length < 10 || Number(f[1]) !== NETLINK_NETFILTER || Number(f[2]) >>> 0 !== portid) continue;
-    const inode = f[9];
-    const key = `${portid}:${inode}`;
-    if (key !== lastKey) {
-      lastName = nameByPortid(portid, inode);
-      lastKey = key;
-    }
-    return lastName;
+    if (f.length >= 10 && Number(f[1]) === NETLINK_NETFILTER && Number(f[2]) >>> 0 === portid) return f[9];
   }
   return undefined;
+}
+
+export function prognameOf(portid: number): string | undefined {
+  const cached = table !== undefined && performance.now() - tableAt <= TABLE_TTL_MS;
+  let text = cached ? table : readTable();
+  if (text === undefined) return undefined;
+  let inode = inodeOf(text, portid);
+  if (inode === undefined && cached) {
+    text = readTable();
+    inode = text === undefined ? undefined : inodeOf(text, portid);
+  }
+  if (inode === undefined) return undefined;
+  const key = `${portid}:${inode}`;
+  if (key !== lastKey) {
+    lastName = nameByPortid(portid, inode);
+    lastKey = key;
+  }
+  return lastName;
 }
