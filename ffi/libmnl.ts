@@ -4,13 +4,10 @@ import { lazyLibrary } from "./load.ts";
 
 const symbols = {
   mnl_socket_open: { parameters: ["i32"], result: "pointer" },
-  mnl_socket_open2: { parameters: ["i32", "i32"], result: "pointer" },
   mnl_socket_bind: { parameters: ["pointer", "u32", "i32"], result: "i32" },
   mnl_socket_get_fd: { parameters: ["pointer"], result: "i32" },
   mnl_socket_get_portid: { parameters: ["pointer"], result: "u32" },
   mnl_socket_sendto: { parameters: ["pointer", "buffer", "usize"], result: "isize" },
-  mnl_socket_recvfrom: { parameters: ["pointer", "buffer", "usize"], result: "isize" },
-  mnl_socket_setsockopt: { parameters: ["pointer", "i32", "buffer", "u32"], result: "i32" },
   mnl_socket_close: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 

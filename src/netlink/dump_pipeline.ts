@@ -4,7 +4,7 @@
 // work with ours, and batching keeps the thread hand-offs to a few per
 // thousand entries. Two batch buffers alternate: one is filled while the
 // other is walked, so memory stays flat however large the table is.
-import { libc } from "../../ffi/libc.ts";
+import { libcWaiting } from "../../ffi/libc.ts";
 import { MmsgBatch } from "./mmsg.ts";
 import { type MessageVisitor, NetlinkError, type NetlinkSocket, WALK_DONE } from "./socket.ts";
 
@@ -38,7 +38,7 @@ export async function dumpPipelined(
   afterDatagram?: () => void | Promise<void>,
 ): Promise<void> {
   const batches = spare ??= [new MmsgBatch(BATCH, SLOT), new MmsgBatch(BATCH, SLOT)];
-  const receive = (b: MmsgBatch) => libc().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
+  const receive = (b: MmsgBatch) => libcWaiting().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
   sock.send(request);
   let cur = 0;
   let pending: Promise<number> | null = receive(batches[0]);

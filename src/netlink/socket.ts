@@ -1,7 +1,7 @@
 // A NETLINK_NETFILTER socket opened through libmnl. Reads go into one reusable
 // buffer and are parsed in TypeScript a whole datagram at a time.
 import { libmnl } from "../../ffi/libmnl.ts";
-import { errno, libc } from "../../ffi/libc.ts";
+import { errno, libc, libcWaiting } from "../../ffi/libc.ts";
 import type { MmsgBatch } from "./mmsg.ts";
 import {
   EAGAIN,
@@ -108,7 +108,7 @@ export class NetlinkSocket {
    */
   tryRecvMany(batch: MmsgBatch): number {
     for (;;) {
-      const n = libc().recvmmsg(this.fd, batch.hdrs, batch.count, MSG_DONTWAIT, null);
+      const n = libcWaiting().recvmmsg(this.fd, batch.hdrs, batch.count, MSG_DONTWAIT, null);
       if (n >= 0) return n;
       const e = errno();
       if (e === EAGAIN) return 0;
@@ -129,7 +129,7 @@ export class NetlinkSocket {
 
   /** Waits off the JS thread until readable (or timeout); the event loop stays free. */
   async waitReadable(timeoutMs = -1): Promise<boolean> {
-    const r = await libc().poll_nb(this.pollfd, 1n, timeoutMs);
+    const r = await libcWaiting().poll_nb(this.pollfd, 1n, timeoutMs);
     return r > 0;
   }
 

@@ -2,7 +2,7 @@
 // framed by the document header and footer conntrack prints around a dump.
 import type { Conntrack, Tuple } from "../model.ts";
 import type { LabelMap } from "../labels.ts";
-import { addressXml, type MsgType, protoXml, xmlFlowOpen } from "./common.ts";
+import { type MsgType, xmlFlowOpen } from "./common.ts";
 import { L3_NAME, PROTO_NAME, TCP_STATES } from "./tables.ts";
 import { nowSeconds, stampSeconds, unsignedSeconds, whenXml, wrappedDeltaSeconds } from "./time.ts";
 
@@ -25,24 +25,52 @@ export function layer4Open(proto: number | undefined): string {
   return LAYER4_OPEN[proto ?? 0];
 }
 
-/**
- * The XML state name. The library indexes the TCP table for SCTP and DCCP
- * too; states past that table do not occur from the kernel and print as NONE.
- */
-function stateXml(state: number): string {
-  return "<state>" + (state < TCP_STATES.length ? TCP_STATES[state] : "NONE") + "</state>";
-}
+/** `<state>NAME</state>` per raw u8 state. The library indexes the TCP table for SCTP and DCCP
+ * too; states past that table do not occur from the kernel and print as NONE. */
+const STATE_XML: readonly string[] = Array.from(
+  { length: 256 },
+  (_, i) => "<state>" + (i < TCP_STATES.length ? TCP_STATES[i] : "NONE") + "</state>",
+);
 
-function tupleXml(ct: Conntrack, t: Tuple, direction: string, c: Conntrack["countersOrig"]): string {
-  let s = direction + layer3Open(t.l3) + addressXml(t) + "</layer3>" + layer4Open(t.proto) + protoXml(t) +
-    "</layer4>";
+/** `<flow ...><meta direction="original"><layer3 ...>`, per message type and family. */
+const FLOW_ORIG_OPEN: readonly (readonly string[])[] = [0, 1, 2, 3, 4].map((t) =>
+  LAYER3_OPEN.map((l3) => xmlFlowOpen(t) + '<meta direction="original">' + l3)
+);
+/** `</meta><meta direction="reply"><layer3 ...>` (the original tuple's </meta> included), per family. */
+const REPLY_OPEN: readonly string[] = LAYER3_OPEN.map((l3) => '</meta><meta direction="reply">' + l3);
+/** `</layer3><layer4 ...>` per protocol number. */
+const LAYER4_AFTER_L3: readonly string[] = LAYER4_OPEN.map((l4) => "</layer3>" + l4);
+
+/** A tuple's body after its <layer3> tag, up to (not including) its closing </meta>. */
+function tupleXml(ct: Conntrack, t: Tuple, c: Conntrack["countersOrig"]): string {
+  let s = t.l3 === 2 || t.l3 === 10
+    ? "<src>" + (t.src ?? (t.l3 === 10 ? "::" : "0.0.0.0")) + "</src><dst>" +
+      (t.dst ?? (t.l3 === 10 ? "::" : "0.0.0.0")) + "</dst>"
+    : "<src></src><dst></dst>";
+  const proto = t.proto;
+  s += LAYER4_AFTER_L3[proto ?? 0] ?? "</layer3>" + layer4Open(proto);
+  switch (proto) {
+    case 6:
+    case 17:
+    case 136:
+    case 132:
+    case 33:
+      s += "<sport>" + (t.sport ?? 0) + "</sport><dport>" + (t.dport ?? 0) + "</dport></layer4>";
+      break;
+    case 47:
+      s += "<srckey>0x" + (t.sport ?? 0).toString(16) + "</srckey><dstkey>0x" +
+        (t.dport ?? 0).toString(16) + "</dstkey></layer4>";
+      break;
+    default:
+      s += "</layer4>";
+  }
   if (t.zone !== undefined) s += "<zone>" + t.zone + "</zone>";
   // The library tests the original counters for both directions.
   if (ct.countersOrig !== undefined) {
     s += "<counters><packets>" + (c?.packets ?? 0n) + "</packets><bytes>" + (c?.bytes ?? 0n) +
       "</bytes></counters>";
   }
-  return s + "</meta>";
+  return s;
 }
 
 function hasIndependentMeta(ct: Conntrack): boolean {
@@ -60,12 +88,12 @@ export function formatConntrackXml(
   when: boolean,
   map: LabelMap | null,
 ): string {
-  let s = xmlFlowOpen(msgType) +
-    tupleXml(ct, ct.orig, '<meta direction="original">', ct.countersOrig) +
-    tupleXml(ct, ct.reply, '<meta direction="reply">', ct.countersReply);
+  const o = ct.orig, r = ct.reply;
+  let s = (FLOW_ORIG_OPEN[msgType] ?? FLOW_ORIG_OPEN[0])[o.l3 & 0xff] + tupleXml(ct, o, ct.countersOrig) +
+    REPLY_OPEN[r.l3 & 0xff] + tupleXml(ct, r, ct.countersReply);
   const meta = hasIndependentMeta(ct);
-  if (meta) s += '<meta direction="independent">';
-  if (ct.state !== undefined) s += stateXml(ct.state & 0xff);
+  s += meta ? '</meta><meta direction="independent">' : "</meta>";
+  if (ct.state !== undefined) s += STATE_XML[ct.state & 0xff];
   if (ct.timeout !== undefined) s += "<timeout>" + ct.timeout + "</timeout>";
   if (ct.mark !== undefined) s += "<mark>" + ct.mark + "</mark>";
   if (map !== null && ct.labels !== undefined && ct.labels.length > 0) s += labelsXml(ct.labels, map);
@@ -96,7 +124,9 @@ export function formatConntrackXml(
   if (meta) s += "</meta>";
   if (when) s += whenXml(now);
   if (ct.helper !== undefined) s += "<helper>" + ct.helper + "</helper>";
-  return (s + "</flow>~").slice(0, -1);
+  // Slicing off a sentinel flattens the result: the output buffer then holds one
+  // flat string per line, not a tree of a few dozen concatenation nodes.
+  return (s + "</flow>\n").slice(0, -1);
 }
 
 /** <labels><label>a</label>...</labels>, named bits only (an empty <labels></labels> when none is named). */
