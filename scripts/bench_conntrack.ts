@@ -171,10 +171,17 @@ async function main() {
       ["-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16"],
       ["-C", "-C", "-C"],
     ];
+    // What a compiled binary would start: the launcher's exec line without its bash preamble.
+    const bundle = `${ROOT}/.tools/ctkit.bundle.js`;
+    const direct =
+      `env CTKIT_ARGV0=conntrack DENO_NO_UPDATE_CHECK=1 DENO_DIR=${ROOT}/.tools/deno_dir ${ROOT}/.tools/bin/deno run ` +
+      `--allow-all --no-check --no-prompt --quiet --no-config --no-remote --no-npm --cached-only ` +
+      `--v8-flags=--max-semi-space-size=1,--min-semi-space-size=1 ${bundle}`;
     for (const [name, a, b] of cases) {
       rows.push(await compare(name, `${C} ${a}`, `${K} ${b}`));
       console.error(`bench: ${name} done`);
     }
+    rows.push(await compare("-C (bundle run directly, no launcher)", `${C} -C`, `${direct} -C`));
     // -D of everything: refill before every run (not timed).
     const deleteRuns = Math.min(RUNS, 3);
     const del: Row = { name: "-D (all entries)", ref: [], ct: [] };
