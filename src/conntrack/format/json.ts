@@ -37,7 +37,10 @@ const PROTO_FIELD: readonly string[] = PROTO_NAME.map((n, i) => `"proto":{"name"
 
 /** `,"state":"NAME"` per raw u8 state, for each protocol's table; out-of-range states print their number. */
 function stateFields(table: readonly string[]): readonly string[] {
-  return Array.from({ length: 256 }, (_, i) => ',"state":"' + (i < table.length ? table[i] : String(i)) + '"');
+  return Array.from(
+    { length: 256 },
+    (_, i) => ',"state":"' + (i < table.length ? table[i] : String(i)) + '"',
+  );
 }
 const TCP_STATE_JSON = stateFields(TCP_STATES);
 const SCTP_STATE_JSON = stateFields(SCTP_STATES);
@@ -158,7 +161,8 @@ export function formatConntrackJson(ct: Conntrack, msgType: MsgType, labelMap: L
   if (ct.id !== undefined) s += ',"id":' + ct.id;
   if (ct.labels !== undefined && ct.labels.length > 0) s += ',"labels":' + labelsJson(ct.labels, labelMap);
   if (ct.tsStart !== undefined) {
-    s += ',"timestamp":{"start":' + ct.tsStart + (ct.tsStop !== undefined ? ',"stop":' + ct.tsStop + "}" : "}");
+    s += ',"timestamp":{"start":' + ct.tsStart +
+      (ct.tsStop !== undefined ? ',"stop":' + ct.tsStop + "}" : "}");
   } else if (ct.tsStop !== undefined) {
     s += ',"timestamp":{"stop":' + ct.tsStop + "}";
   }
