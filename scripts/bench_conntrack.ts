@@ -176,7 +176,7 @@ async function main() {
     const direct =
       `env CTKIT_ARGV0=conntrack DENO_NO_UPDATE_CHECK=1 DENO_DIR=${ROOT}/.tools/deno_dir ${ROOT}/.tools/bin/deno run ` +
       `--allow-all --no-check --no-prompt --quiet --no-config --no-remote --no-npm --cached-only ` +
-      `--v8-flags=--max-semi-space-size=1,--min-semi-space-size=1 ${bundle}`;
+      `--v8-flags=--max-semi-space-size=2,--min-semi-space-size=2 ${bundle}`;
     for (const [name, a, b] of cases) {
       rows.push(await compare(name, `${C} ${a}`, `${K} ${b}`));
       console.error(`bench: ${name} done`);

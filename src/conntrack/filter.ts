@@ -1,7 +1,7 @@
 // Which entries a command acts on: conntrack's user-space filters (NAT, mark,
 // labels, networks) and libnetfilter_conntrack's template comparison (nfct_cmp),
 // with the same set/unset semantics as the C objects.
-import { addrBytes } from "../common/inet.ts";
+import { addrBytes, pton4Into } from "../common/inet.ts";
 import {
   CT_COMPARISON,
   CT_OPT_ANY_NAT,
