@@ -157,6 +157,8 @@ export function prepareNetworkFilter(cmd: CtCommand): NetworkFilter {
   return f;
 }
 
+const scratch4 = new Uint8Array(4);
+
 function netMismatch(
   family: number,
   ct: Conntrack,
@@ -165,7 +167,10 @@ function netMismatch(
 ) {
   if (ct.orig.l3 !== family) return true;
   if (family !== 2 && family !== 10) return false;
-  const a = addrBytes(text ?? (family === 10 ? "::" : "0.0.0.0"));
+  // IPv4 without allocating: this runs for every entry of a filtered listing.
+  const a = family === 2
+    ? (text !== undefined && pton4Into(text, scratch4) ? scratch4 : scratch4.fill(0))
+    : addrBytes(text ?? "::");
   if (!a || a.length !== n.mask.length) return true;
   for (let i = 0; i < a.length; i++) if ((a[i] & n.mask[i]) !== n.net[i]) return true;
   return false;
