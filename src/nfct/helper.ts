@@ -4,7 +4,7 @@ import { type NetlinkSocket } from "../netlink/socket.ts";
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP } from "../netlink/constants.ts";
 import { type Command } from "./commands.ts";
 import { fixedName } from "./cstring.ts";
-import { nfctError, printErr, printOut, VERSION } from "./io.ts";
+import { nfctError, printErr, printOut, tooManyArguments, VERSION } from "./io.ts";
 import { parseFamily, parseHelperL4 } from "./protocols.ts";
 import { talk } from "./talk.ts";
 import { findBuiltinHelper } from "./helper_table.ts";
@@ -79,18 +79,12 @@ function exchange(
 }
 
 function list(sock: NetlinkSocket, argv: string[]): number {
-  if (argv.length > 3) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 3)) return -1;
   return exchange(sock, NFNL_MSG_CTHELPER_GET, NLM_F_DUMP, undefined, true);
 }
 
 function flush(sock: NetlinkSocket, argv: string[]): number {
-  if (argv.length > 3) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 3)) return -1;
   return exchange(sock, NFNL_MSG_CTHELPER_DEL, NLM_F_ACK);
 }
 
@@ -131,10 +125,7 @@ function byName(sock: NetlinkSocket, argv: string[], msgType: number, print: boo
     nfctError("missing helper policy name");
     return -1;
   }
-  if (argv.length > 6) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 6)) return -1;
   const h: HelperRequest = { name: fixedName(argv[3], HELPER_NAME_SIZE) };
   if (argv.length >= 5) {
     h.l3proto = parseFamily(argv[4]);

@@ -35,3 +35,10 @@ export function printErr(text: string): void {
 export function nfctError(msg: string, errno = 0): void {
   printErr(errno === 0 ? `nfct v${VERSION}: ${msg}\n` : `nfct v${VERSION}: ${msg}: ${strerror(errno)}\n`);
 }
+
+/** nfct's check on the number of words: complains and returns true when there are too many. */
+export function tooManyArguments(argv: string[], max: number): boolean {
+  if (argv.length <= max) return false;
+  nfctError("too many arguments");
+  return true;
+}

@@ -1,14 +1,27 @@
 // Layer 3 and layer 4 protocol names as nfct accepts them.
 import { AF_INET, AF_INET6 } from "../netlink/constants.ts";
 
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_DCCP = 33;
-export const IPPROTO_GRE = 47;
-export const IPPROTO_ICMPV6 = 58;
-export const IPPROTO_SCTP = 132;
-export const IPPROTO_UDPLITE = 136;
+import {
+  IPPROTO_DCCP,
+  IPPROTO_GRE,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+} from "../conntrack/model.ts";
+
+export {
+  IPPROTO_DCCP,
+  IPPROTO_GRE,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPPROTO_UDPLITE,
+} from "../conntrack/model.ts";
 /** nfct's "generic" tracker is addressed as IPPROTO_RAW. */
 export const IPPROTO_RAW = 255;
 

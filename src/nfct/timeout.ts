@@ -4,7 +4,7 @@ import { type NetlinkSocket } from "../netlink/socket.ts";
 import { NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP } from "../netlink/constants.ts";
 import { type Command } from "./commands.ts";
 import { asciiCaseEqual, atoiU32, fixedName } from "./cstring.ts";
-import { nfctError, printErr, printOut, VERSION } from "./io.ts";
+import { nfctError, printErr, printOut, tooManyArguments, VERSION } from "./io.ts";
 import { parseFamily, parseTimeoutL4 } from "./protocols.ts";
 import { talk } from "./talk.ts";
 import {
@@ -72,18 +72,12 @@ function exchange(
 }
 
 function list(sock: NetlinkSocket, argv: string[]): number {
-  if (argv.length > 3) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 3)) return -1;
   return exchange(sock, IPCTNL_MSG_TIMEOUT_GET, NLM_F_DUMP, undefined, true);
 }
 
 function flush(sock: NetlinkSocket, argv: string[]): number {
-  if (argv.length > 3) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 3)) return -1;
   // A DELETE without a name removes every policy that is not in use.
   return exchange(sock, IPCTNL_MSG_TIMEOUT_DELETE, NLM_F_ACK);
 }
@@ -105,10 +99,7 @@ function byName(sock: NetlinkSocket, argv: string[], msgType: number, print: boo
     nfctError("missing timeout policy name");
     return -1;
   }
-  if (argv.length > 4) {
-    nfctError("too many arguments");
-    return -1;
-  }
+  if (tooManyArguments(argv, 4)) return -1;
   const t = newTimeoutObject();
   t.name = fixedName(argv[3], TIMEOUT_NAME_SIZE);
   return exchange(sock, msgType, NLM_F_ACK, t, print);

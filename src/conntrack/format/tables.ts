@@ -1,6 +1,10 @@
 // Name tables shared by the printers, precomputed once so the per-entry hot
 // path only indexes arrays. Values follow libnetfilter_conntrack 1.0.9
 // (src/conntrack/snprintf.c) and conntrack-tools 1.4.7 (extensions/).
+import { DCCP_STATES, SCTP_STATES, TCP_STATES } from "../states.ts";
+
+// Re-exported for the printers; XML prints SCTP and DCCP states by the TCP table (a library bug kept for parity).
+export { DCCP_STATES, SCTP_STATES, TCP_STATES };
 
 /** L4 protocol names libnetfilter_conntrack knows; every other number is "unknown". */
 const L4_NAMES: Record<number, string> = {
@@ -32,46 +36,6 @@ function column(name: string, num: number): string {
 export const PROTO_COLUMN: readonly string[] = PROTO_NAME.map((n, i) => column(n, i));
 /** "%-8s %u " for the L3 family (NFCT_OF_SHOW_LAYER3). */
 export const L3_COLUMN: readonly string[] = L3_NAME.map((n, i) => column(n, i));
-
-/** TCP states; also what the XML printer uses for SCTP and DCCP (a library bug kept for parity). */
-export const TCP_STATES: readonly string[] = [
-  "NONE",
-  "SYN_SENT",
-  "SYN_RECV",
-  "ESTABLISHED",
-  "FIN_WAIT",
-  "CLOSE_WAIT",
-  "LAST_ACK",
-  "TIME_WAIT",
-  "CLOSE",
-  "SYN_SENT2",
-];
-
-export const SCTP_STATES: readonly string[] = [
-  "NONE",
-  "CLOSED",
-  "COOKIE_WAIT",
-  "COOKIE_ECHOED",
-  "ESTABLISHED",
-  "SHUTDOWN_SENT",
-  "SHUTDOWN_RECD",
-  "SHUTDOWN_ACK_SENT",
-  "HEARTBEAT_SENT",
-  "HEARTBEAT_ACKED",
-];
-
-export const DCCP_STATES: readonly string[] = [
-  "NONE",
-  "REQUEST",
-  "RESPOND",
-  "PARTOPEN",
-  "OPEN",
-  "CLOSEREQ",
-  "CLOSING",
-  "TIMEWAIT",
-  "IGNORE",
-  "INVALID",
-];
 
 /** State name as the default printer shows it: out-of-range states print as NONE. */
 function stateLookup(table: readonly string[]): readonly string[] {

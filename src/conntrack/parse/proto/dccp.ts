@@ -1,4 +1,5 @@
 // -p dccp: ports, --state and --role.
+import { DCCP_STATES } from "../../states.ts";
 import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { IPPROTO_DCCP } from "../../model.ts";
 import { asciiLower } from "../bytes.ts";
@@ -10,18 +11,6 @@ import { PORT_HELP, portHighByte, PortSlot, setPort } from "./ports.ts";
 
 const opt = (name: string, val: number): LongOption => ({ name, hasArg: HasArg.Required, val });
 
-export const DCCP_STATES = [
-  "NONE",
-  "REQUEST",
-  "RESPOND",
-  "PARTOPEN",
-  "OPEN",
-  "CLOSEREQ",
-  "CLOSING",
-  "TIMEWAIT",
-  "IGNORE",
-  "INVALID",
-];
 export const DCCP_ROLE_CLIENT = 0, DCCP_ROLE_SERVER = 1;
 
 const TABLE: H.LegalityTable = {

@@ -1,4 +1,5 @@
 // -p sctp: ports, --state and the verification tags.
+import { SCTP_STATES as ALL_SCTP_STATES } from "../../states.ts";
 import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { IPPROTO_SCTP } from "../../model.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
@@ -13,16 +14,7 @@ const opt = (name: string, val: number): LongOption => ({ name, hasArg: HasArg.R
  * State names conntrack accepts. 1.4.7's table has two more (unnamed) slots, so
  * an unknown name makes it crash; we report it as an error instead.
  */
-export const SCTP_STATES = [
-  "NONE",
-  "CLOSED",
-  "COOKIE_WAIT",
-  "COOKIE_ECHOED",
-  "ESTABLISHED",
-  "SHUTDOWN_SENT",
-  "SHUTDOWN_RECD",
-  "SHUTDOWN_ACK_SENT",
-];
+export const SCTP_STATES = ALL_SCTP_STATES.slice(0, 8);
 
 const TABLE: H.LegalityTable = {
   [H.LIST]: "22220020000",

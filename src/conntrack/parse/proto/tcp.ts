@@ -1,5 +1,6 @@
 // -p tcp: ports, --state, and the liberal window-tracking flags every TCP
 // template gets in the final check.
+import { TCP_STATES } from "../../states.ts";
 import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { IPPROTO_TCP } from "../../model.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
@@ -14,18 +15,6 @@ const opt = (name: string, c: string): LongOption => ({
   val: c.charCodeAt(0),
 });
 
-export const TCP_STATES = [
-  "NONE",
-  "SYN_SENT",
-  "SYN_RECV",
-  "ESTABLISHED",
-  "FIN_WAIT",
-  "CLOSE_WAIT",
-  "LAST_ACK",
-  "TIME_WAIT",
-  "CLOSE",
-  "SYN_SENT2",
-];
 const TCP_STATE_LISTEN = 9;
 
 const STATE_FLAG = 1 << 6;
