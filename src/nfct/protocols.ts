@@ -1,16 +1,7 @@
 // Layer 3 and layer 4 protocol names as nfct accepts them.
 import { AF_INET, AF_INET6 } from "../netlink/constants.ts";
 
-import {
-  IPPROTO_DCCP,
-  IPPROTO_GRE,
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  IPPROTO_SCTP,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-  IPPROTO_UDPLITE,
-} from "../conntrack/model.ts";
+import { IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from "../conntrack/model.ts";
 
 export {
   IPPROTO_DCCP,
