@@ -139,9 +139,10 @@ function sync(w: Writer, cfg: Config): void {
 }
 
 function channel(w: Writer, ch: ChannelConfig, isDefault: boolean, errorQueueLength: number): void {
-  const head = { multicast: "Multicast", udp: "UDP", tcp: "TCP" }[ch.kind] + (isDefault ? " Default" : "");
+  const head = { multicast: "Multicast", udp: "UDP", tcp: "TCP" }[ch.kind] + (ch.isDefault ? " Default" : "");
   const fam = ch.family === "ipv6" ? "IPv6" : "IPv4";
   w.open(head, () => {
+    if (isDefault && !ch.isDefault) w.line("# active link at start-up (first one, no `Default' given)");
     if (ch.address) w.line(`${fam}_address ${ch.address}`);
     if (ch.ipv4Interface) w.line(`IPv4_interface ${ch.ipv4Interface}`);
     if (ch.destination) w.line(`${fam}_Destination_Address ${ch.destination}`);
