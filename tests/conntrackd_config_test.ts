@@ -234,6 +234,13 @@ const CASES: [string, string][] = [
   ["comment inside block", "General { # comment }\nHashSize 5 }"],
   ["comment after value", "General { HashSize 5 # five\n}"],
   ["several General blocks", "General { HashSize 5 } General { HashLimit 6 }"],
+  ["bar-n is the boolean on", "General { LogFile |n }"],
+  ["hex word lexes as an address", "General { Syslog dead }"],
+  ["tab inside a path", "General { LockFile /tmp/a\tb }"],
+  ["brace glued to a path", "General { LockFile /tmp/x}"],
+  ["Priority negative via overflow", "General { Scheduler { Priority 4294967295 } }"],
+  ["channel Default twice", "Sync { UDP Default { Port 1 } UDP Default { Port 2 } }"],
+  ["Policy name too long", "Helper { Type ftp inet tcp { Policy abcdefghijklmnopqrstu { ExpectMax 1 } } }"],
   ["CLOSED alias", "General { Filter { State Ignore { CLOSED LISTEN for TCP } } }"],
 ];
 
