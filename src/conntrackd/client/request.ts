@@ -1,0 +1,83 @@
+// The client half of conntrackd's UNIX socket protocol: connect, send the
+// request code as one native-endian 32-bit int, copy the reply to stdout until
+// the daemon closes the connection (a commit holds it open until it is done).
+import { logLine } from "./usage.ts";
+
+export const CONNECT_ERROR = "can't connect: is conntrackd running? appropriate permissions?";
+
+/** The reference receives into a 1024-byte buffer, keeping one byte for a terminating NUL. */
+const RECV_SIZE = 1023;
+/** Reply bytes are gathered up to this size before one write to stdout (printf buffers too). */
+const FLUSH_AT = 64 * 1024;
+
+const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The 4 bytes of `send(fd, &request, sizeof(int))`. */
+export function encodeRequest(code: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, code, NATIVE_LITTLE_ENDIAN);
+  return bytes;
+}
+
+async function writeAll(file: { write(p: Uint8Array): Promise<number> }, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += await file.write(data.subarray(off));
+}
+
+/**
+ * Sends `code` to the daemon listening on `socketPath` and copies its reply to
+ * stdout. Returns the exit status: 0 once connected (whatever the daemon did),
+ * 1 with the reference's error line on stderr when connecting or sending fails.
+ */
+export async function runRequest(socketPath: string, code: number): Promise<number> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socketPath });
+  } catch {
+    await writeAll(Deno.stderr, new TextEncoder().encode(logLine("ERROR", CONNECT_ERROR)));
+    return 1;
+  }
+  try {
+    try {
+      await writeAll(conn, encodeRequest(code));
+    } catch {
+      await writeAll(Deno.stderr, new TextEncoder().encode(logLine("ERROR", CONNECT_ERROR)));
+      return 1;
+    }
+    await copyReply(conn);
+    return 0;
+  } finally {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/**
+ * Copies the reply to stdout like the reference's printf("%s", buf) per recv():
+ * each received chunk is cut at its first NUL byte. A read error ends the
+ * reply like EOF does.
+ */
+async function copyReply(conn: Deno.UnixConn): Promise<void> {
+  const buf = new Uint8Array(RECV_SIZE);
+  const pending = new Uint8Array(FLUSH_AT + RECV_SIZE);
+  let used = 0;
+  for (;;) {
+    let n: number | null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      n = null;
+    }
+    if (n === null || n === 0) break;
+    const nul = buf.subarray(0, n).indexOf(0);
+    const chunk = buf.subarray(0, nul === -1 ? n : nul);
+    pending.set(chunk, used);
+    used += chunk.length;
+    if (used >= FLUSH_AT) {
+      await writeAll(Deno.stdout, pending.subarray(0, used));
+      used = 0;
+    }
+  }
+  if (used > 0) await writeAll(Deno.stdout, pending.subarray(0, used));
+}
