@@ -569,6 +569,9 @@ Deno.test({
             ["-e", "-x"],
           ];
           for (const args of reads) await pair(args);
+          // the comparisons above are only worth something if the daemon had entries to show
+          const dump = await run(ns, REF_CMD, ["-C", daemon.conf, "-i"]);
+          assertEquals(dump.stdout.trim().split("\n").length, ENTRIES.length, dump.stdout);
           const actions = [
             ["-c"],
             ["-c", "ct"],

@@ -44,7 +44,14 @@ export async function runRequest(socketPath: string, code: number): Promise<numb
       await writeAll(Deno.stderr, new TextEncoder().encode(logLine("ERROR", CONNECT_ERROR)));
       return 1;
     }
-    await copyReply(conn);
+    try {
+      await copyReply(conn);
+    } catch (e) {
+      // The reference dies of SIGPIPE when stdout goes away (e.g. `| head`);
+      // Deno ignores that signal, so end quietly with the status a shell shows.
+      if (e instanceof Deno.errors.BrokenPipe) return 128 + 13;
+      throw e;
+    }
     return 0;
   } finally {
     try {
