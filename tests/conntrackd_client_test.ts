@@ -14,7 +14,7 @@ import {
   DEFAULT_CONFIG_FILE,
   encodeRequest,
   parseDaemonArgs,
-  readUnixPathTemporary,
+  readUnixPath,
   USAGE_TEXT,
   versionText,
 } from "../src/conntrackd/client/mod.ts";
@@ -140,17 +140,17 @@ Deno.test("parse: daemon, console, --check and config paths", () => {
   }
 });
 
-Deno.test("temporary UNIX Path reader", async () => {
+Deno.test("UNIX Path reader", async () => {
   const dir = await tempDir("ctkit-ctd-path-");
   try {
     await Deno.writeTextFile(
       `${dir}/a.conf`,
       "# UNIX { Path /wrong }\nGeneral {\n\tUNIX {\n\t\tPath /run/a.ctl # comment\n\t\tBacklog 20\n\t}\n}\n",
     );
-    const r = readUnixPathTemporary(`${dir}/a.conf`)!;
+    const r = readUnixPath(`${dir}/a.conf`)!;
     assertEquals(r.path, "/run/a.ctl");
     assertMatch(r.output[0].text, /\[warning\] deprecated unix backlog configuration, ignoring\.\n$/);
-    assertEquals(readUnixPathTemporary(`${dir}/missing.conf`), null);
+    assertEquals(readUnixPath(`${dir}/missing.conf`), null);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -321,7 +321,7 @@ Deno.test({
   async fn() {
     const dir = await tempDir("ctkit-ctd-args-");
     // the `-C` fall-backs read the default config; its socket must not be a live daemon
-    const defaultSocket = readUnixPathTemporary(DEFAULT_CONFIG_FILE)?.path ?? "";
+    const defaultSocket = readUnixPath(DEFAULT_CONFIG_FILE)?.path ?? "";
     const defaultLive = defaultSocket !== "" && (await Deno.lstat(defaultSocket).catch(() => null)) !== null;
     try {
       await writeArgConfigs(dir);
@@ -343,6 +343,17 @@ Deno.test({
               if (argv.includes("--check")) {
                 assertEquals(ref.code, 0, label);
                 assertMatch(ref.stderr, /Unknown option: --check/);
+                return;
+              }
+              // Config errors: ctkit names file and line (docs/COMPAT.md), in the same log-line form.
+              if (argv.some((a) => a.endsWith("longpath.conf"))) {
+                assertEquals([ours.code, ours.stdout], [ref.code, ref.stdout], label);
+                assertMatch(ref.stderr, /\[ERROR\] Path is longer than 107 characters\n$/);
+                assertMatch(
+                  ours.stderr,
+                  /\[ERROR\] \S+longpath\.conf:3: Path is longer than 107 characters\n$/,
+                );
+                compared++;
                 return;
               }
               try {

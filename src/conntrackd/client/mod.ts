@@ -3,7 +3,7 @@
 import { type DaemonArgs, DaemonArgsExit, type OutputChunk, parseDaemonArgs } from "./args.ts";
 import { runRequest } from "./request.ts";
 import { logLine, usageText, versionText } from "./usage.ts";
-import { readUnixPathTemporary, type UnixPathResult } from "./unix_path_tmp.ts";
+import { readUnixPath, type UnixPathResult } from "./unix_path.ts";
 
 export * from "./codes.ts";
 export {
@@ -16,7 +16,7 @@ export {
 } from "./args.ts";
 export { CONNECT_ERROR, encodeRequest, runRequest } from "./request.ts";
 export { ctime, logLine, USAGE_TEXT, usageText, VERSION, versionText } from "./usage.ts";
-export { readUnixPathTemporary, type UnixPathResult } from "./unix_path_tmp.ts";
+export { readUnixPath, type UnixPathResult } from "./unix_path.ts";
 
 /** Reads a config's UNIX socket path; null when the file cannot be opened. */
 export type LoadUnixPath = (configPath: string) => UnixPathResult | null;
@@ -24,7 +24,7 @@ export type LoadUnixPath = (configPath: string) => UnixPathResult | null;
 export interface ClientOptions {
   /** Runs daemon/console mode (and --check); without it those modes report that they are missing. */
   onDaemon?: (args: DaemonArgs) => Promise<number> | number;
-  /** Config reader for request mode; TEMPORARY default until src/conntrackd/config's loadConfig lands. */
+  /** Config reader for request mode (default: the full parser, readUnixPath). */
   loadUnixPath?: LoadUnixPath;
 }
 
@@ -48,7 +48,7 @@ export function writeOutput(chunks: OutputChunk[]): void {
 export async function runClient(
   args: DaemonArgs,
   progname: string,
-  loadUnixPath: LoadUnixPath = readUnixPathTemporary,
+  loadUnixPath: LoadUnixPath = readUnixPath,
 ): Promise<number> {
   writeOutput(args.output);
   if (args.mode === "help") {

@@ -1,0 +1,32 @@
+// The client's view of a config file: the UNIX socket path to connect to, and
+// what the reference prints while parsing it (warnings, or the error that stops it).
+import type { OutputChunk } from "./args.ts";
+import { logLine } from "./usage.ts";
+import { ConfigError, loadConfig } from "../config/mod.ts";
+
+export interface UnixPathResult {
+  /** The socket path ("" when the config has none: connecting then fails like the reference). */
+  path: string;
+  /** Lines printed on the way (parser warnings, or the error). */
+  output: OutputChunk[];
+  /** Set when the configuration is refused. */
+  exitStatus?: number;
+}
+
+/** Reads the config file; null when it cannot be opened (the caller reports that). */
+export function readUnixPath(configPath: string): UnixPathResult | null {
+  try {
+    const cfg = loadConfig(configPath);
+    const output: OutputChunk[] = cfg.warnings.map((w) => ({
+      stream: "stderr",
+      text: logLine("warning", w),
+    }));
+    return { path: cfg.general.unix.path, output };
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    // Line 0: the file could not be opened.
+    if (e.line === 0) return null;
+    // The reference's log-line form, with ctkit's clearer `file:line: what is wrong`.
+    return { path: "", output: [{ stream: "stderr", text: logLine("ERROR", String(e)) }], exitStatus: 1 };
+  }
+}
