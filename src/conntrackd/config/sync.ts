@@ -68,37 +68,25 @@ export function parseSync(c: Cursor, d: Draft): void {
 }
 
 /** Numeric and on/off settings of the Mode blocks (they all write one shared set of values). */
+const TIMING_CLAUSES: Record<string, { field: keyof SyncDraft; kind: "number" | "bool" }> = {
+  RefreshTime: { field: "refreshTime", kind: "number" },
+  CacheTimeout: { field: "cacheTimeout", kind: "number" },
+  CommitTimeout: { field: "commitTimeout", kind: "number" },
+  PurgeTimeout: { field: "purgeTimeout", kind: "number" },
+  ResendQueueSize: { field: "resendQueueSize", kind: "number" },
+  ACKWindowSize: { field: "ackWindowSize", kind: "number" },
+  DisableInternalCache: { field: "disableInternalCache", kind: "bool" },
+  DisableExternalCache: { field: "disableExternalCache", kind: "bool" },
+  StartupResync: { field: "startupResync", kind: "bool" },
+};
+
 function timingClause(c: Cursor, s: SyncDraft, t: Token): void {
   c.next();
-  switch (t.keyword) {
-    case "RefreshTime":
-      s.refreshTime = c.number(t.text);
-      break;
-    case "CacheTimeout":
-      s.cacheTimeout = c.number(t.text);
-      break;
-    case "CommitTimeout":
-      s.commitTimeout = c.number(t.text);
-      break;
-    case "PurgeTimeout":
-      s.purgeTimeout = c.number(t.text);
-      break;
-    case "ResendQueueSize":
-      s.resendQueueSize = c.number(t.text);
-      break;
-    case "ACKWindowSize":
-      s.ackWindowSize = c.number(t.text);
-      break;
-    case "DisableInternalCache":
-      s.disableInternalCache = c.bool(t.text);
-      break;
-    case "DisableExternalCache":
-      s.disableExternalCache = c.bool(t.text);
-      break;
-    case "StartupResync":
-      s.startupResync = c.bool(t.text);
-      break;
-  }
+  const clause = t.keyword === undefined ? undefined : TIMING_CLAUSES[t.keyword];
+  if (!clause) return;
+  (s as unknown as Record<string, number | boolean>)[clause.field] = clause.kind === "number"
+    ? c.number(t.text)
+    : c.bool(t.text);
 }
 
 const CHANNEL_CLAUSES: Record<ChannelKind, ReadonlySet<string>> = {
