@@ -1,9 +1,10 @@
 // conntrackd's command line and client mode. The integrator calls clientMain()
 // from src/conntrackd/main.ts, passing the daemon's entry point as `onDaemon`.
-import { type DaemonArgs, DaemonArgsExit, type OutputChunk, parseDaemonArgs } from "./args.ts";
+import { type DaemonArgs, DaemonArgsExit, parseDaemonArgs } from "./args.ts";
 import { runRequest } from "./request.ts";
-import { logLine, usageText, versionText } from "./usage.ts";
-import { readUnixPath, type UnixPathResult } from "./unix_path.ts";
+import { usageText, versionText } from "./usage.ts";
+import { openClientConfig } from "./unix_path.ts";
+import { writeOutput } from "./output.ts";
 
 export * from "./codes.ts";
 export {
@@ -16,28 +17,12 @@ export {
 } from "./args.ts";
 export { CONNECT_ERROR, encodeRequest, runRequest } from "./request.ts";
 export { ctime, logLine, USAGE_TEXT, usageText, VERSION, versionText } from "./usage.ts";
-export { readUnixPath, type UnixPathResult } from "./unix_path.ts";
-
-/** Reads a config's UNIX socket path; null when the file cannot be opened. */
-export type LoadUnixPath = (configPath: string) => UnixPathResult | null;
+export { openClientConfig, readUnixPath, type UnixPathResult } from "./unix_path.ts";
+export { writeOutput } from "./output.ts";
 
 export interface ClientOptions {
   /** Runs daemon/console mode (and --check); without it those modes report that they are missing. */
   onDaemon?: (args: DaemonArgs) => Promise<number> | number;
-  /** Config reader for request mode (default: the full parser, readUnixPath). */
-  loadUnixPath?: LoadUnixPath;
-}
-
-const encoder = new TextEncoder();
-
-/** Writes chunks in order to their streams, synchronously (they are small). */
-export function writeOutput(chunks: OutputChunk[]): void {
-  for (const c of chunks) {
-    const data = encoder.encode(c.text);
-    const file = c.stream === "stdout" ? Deno.stdout : Deno.stderr;
-    let off = 0;
-    while (off < data.length) off += file.writeSync(data.subarray(off));
-  }
 }
 
 /**
@@ -45,11 +30,7 @@ export function writeOutput(chunks: OutputChunk[]): void {
  * output is printed first). Request mode reads the config as the reference does
  * before connecting: an unreadable file is `can't open config file` + exit 1.
  */
-export async function runClient(
-  args: DaemonArgs,
-  progname: string,
-  loadUnixPath: LoadUnixPath = readUnixPath,
-): Promise<number> {
+export async function runClient(args: DaemonArgs, progname: string): Promise<number> {
   writeOutput(args.output);
   if (args.mode === "help") {
     writeOutput([{ stream: "stdout", text: usageText(progname) }]);
@@ -60,16 +41,8 @@ export async function runClient(
     return 0;
   }
   if (args.mode !== "request") throw new Error("runClient handles request, help and version modes only");
-  const config = loadUnixPath(args.configPath);
-  if (config === null) {
-    writeOutput([{
-      stream: "stderr",
-      text: logLine("ERROR", `can't open config file \`${args.configPath}'`),
-    }]);
-    return 1;
-  }
-  writeOutput(config.output);
-  if (config.exitStatus !== undefined) return config.exitStatus;
+  const config = openClientConfig(args.configPath);
+  if ("status" in config) return config.status;
   return await runRequest(config.path, args.requestCode!);
 }
 
@@ -93,5 +66,5 @@ export async function clientMain(
     writeOutput([{ stream: "stderr", text: "ctkit: conntrackd daemon mode is not implemented yet\n" }]);
     return 1;
   }
-  return await runClient(args, progname, opts.loadUnixPath);
+  return await runClient(args, progname);
 }

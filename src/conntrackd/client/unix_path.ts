@@ -2,6 +2,7 @@
 // what the reference prints while parsing it (warnings, or the error that stops it).
 import type { OutputChunk } from "./args.ts";
 import { logLine } from "./usage.ts";
+import { writeOutput } from "./output.ts";
 import { ConfigError, loadConfig } from "../config/mod.ts";
 
 export interface UnixPathResult {
@@ -29,4 +30,18 @@ export function readUnixPath(configPath: string): UnixPathResult | null {
     // The reference's log-line form, with ctkit's clearer `file:line: what is wrong`.
     return { path: "", output: [{ stream: "stderr", text: logLine("ERROR", String(e)) }], exitStatus: 1 };
   }
+}
+
+/**
+ * Opens the config as the reference does before anything else: prints what
+ * its parser prints, and gives either the socket path or the exit status.
+ */
+export function openClientConfig(configPath: string): { path: string } | { status: number } {
+  const config = readUnixPath(configPath);
+  if (config === null) {
+    writeOutput([{ stream: "stderr", text: logLine("ERROR", `can't open config file \`${configPath}'`) }]);
+    return { status: 1 };
+  }
+  writeOutput(config.output);
+  return config.exitStatus !== undefined ? { status: config.exitStatus } : { path: config.path };
 }

@@ -3,21 +3,12 @@
 // Accept/Ignore of a kind decides its policy, as in the reference.
 
 import type { Cursor } from "./cursor.ts";
+import { FILTER_TCP_STATES } from "./lexer.ts";
 import { parseIpv4, parseIpv6 } from "./inet.ts";
 import { protocolByName } from "./protocols.ts";
 import type { FilterConfig, FilterPolicy, TcpStateName } from "./types.ts";
 
-const TCP_STATES: ReadonlySet<string> = new Set([
-  "SYN_SENT",
-  "SYN_RECV",
-  "ESTABLISHED",
-  "FIN_WAIT",
-  "CLOSE_WAIT",
-  "LAST_ACK",
-  "TIME_WAIT",
-  "CLOSE",
-  "LISTEN",
-]);
+const TCP_STATES: ReadonlySet<string> = new Set(FILTER_TCP_STATES);
 
 export function parseFilter(c: Cursor, f: FilterConfig): void {
   c.next();

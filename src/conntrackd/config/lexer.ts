@@ -33,6 +33,19 @@ export interface Token {
   warning?: string;
 }
 
+/** The TCP state names a `Filter { State … }` clause accepts (reserved words too). */
+export const FILTER_TCP_STATES: readonly string[] = [
+  "SYN_SENT",
+  "SYN_RECV",
+  "ESTABLISHED",
+  "FIN_WAIT",
+  "CLOSE_WAIT",
+  "LAST_ACK",
+  "TIME_WAIT",
+  "CLOSE",
+  "LISTEN",
+];
+
 /** Reserved words; all case-sensitive. Aliases map to their canonical keyword. */
 export const KEYWORDS: ReadonlyMap<string, string> = new Map([
   ...[
@@ -69,15 +82,7 @@ export const KEYWORDS: ReadonlyMap<string, string> = new Map([
     "Checksum",
     "ACKWindowSize",
     "for",
-    "SYN_SENT",
-    "SYN_RECV",
-    "ESTABLISHED",
-    "FIN_WAIT",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "TIME_WAIT",
-    "CLOSE",
-    "LISTEN",
+    ...FILTER_TCP_STATES,
     "SndSocketBuffer",
     "RcvSocketBuffer",
     "Filter",
