@@ -17,7 +17,6 @@ export const NLM_F_DUMP_INTR = 0x10;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
-export const NLM_F_CAPPED = 0x100; // in an NLMSG_ERROR ack: request not echoed
 
 export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;

@@ -14,7 +14,6 @@ import {
   NLMSG_OVERRUN,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
-  SOL_NETLINK,
   SOL_SOCKET,
 } from "./constants.ts";
 
@@ -116,17 +115,6 @@ export class NetlinkSocket {
     }
   }
 
-  /** Non-blocking receive: the datagram length, or -1 when nothing is queued. */
-  tryRecv(): number {
-    for (;;) {
-      const n = Number(libc().recv(this.fd, this.rxbuf, BigInt(this.rxbuf.length), MSG_DONTWAIT));
-      if (n >= 0) return n;
-      const e = errno();
-      if (e === EAGAIN) return -1;
-      if (e !== EINTR) throw new NetlinkError(e);
-    }
-  }
-
   /** Waits off the JS thread until readable (or timeout); the event loop stays free. */
   async waitReadable(timeoutMs = -1): Promise<boolean> {
     const r = await libcWaiting().poll_nb(this.pollfd, 1n, timeoutMs);
@@ -148,12 +136,6 @@ export class NetlinkSocket {
     new DataView(l.buffer).setUint32(0, 4, true);
     libc().getsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, v, l);
     return new DataView(v.buffer).getInt32(0, true);
-  }
-
-  setNetlinkOption(opt: number, value: number): boolean {
-    const v = new Uint8Array(4);
-    new DataView(v.buffer).setInt32(0, value, true);
-    return libc().setsockopt(this.fd, SOL_NETLINK, opt, v, 4) === 0;
   }
 
   close(): void {
@@ -191,15 +173,12 @@ export class NetlinkSocket {
 
   /**
    * Sends a dump request and feeds every reply message to `visit` until
-   * NLMSG_DONE; `afterDatagram` runs once per received datagram (batch work).
+   * NLMSG_DONE (small dumps; big ones go through dump_pipeline.ts).
    */
-  dump(request: Uint8Array, visit: MessageVisitor, afterDatagram?: () => void): void {
+  dump(request: Uint8Array, visit: MessageVisitor): void {
     this.send(request);
     for (;;) {
-      const n = this.recv();
-      const r = this.walk(n, visit);
-      afterDatagram?.();
-      if (r === WALK_DONE) return;
+      if (this.walk(this.recv(), visit) === WALK_DONE) return;
     }
   }
 
