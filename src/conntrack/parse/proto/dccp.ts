@@ -5,11 +5,10 @@ import { IPPROTO_DCCP } from "../../model.ts";
 import { asciiLower } from "../bytes.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
 import { fail } from "../fail.ts";
-import { HasArg, LongOption } from "../getopt.ts";
 import * as H from "./handler.ts";
 import { PORT_HELP, portHighByte, PortSlot, setPort } from "./ports.ts";
 
-const opt = (name: string, val: number): LongOption => ({ name, hasArg: HasArg.Required, val });
+const opt = H.requiredOption;
 
 export const DCCP_ROLE_CLIENT = 0, DCCP_ROLE_SERVER = 1;
 

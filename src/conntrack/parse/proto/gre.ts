@@ -1,15 +1,10 @@
 // -p gre: 16-bit keys (any base), carried in the port slots.
 import { IPPROTO_GRE } from "../../model.ts";
 import { strtoul, toUnsigned } from "../cnum.ts";
-import { HasArg, LongOption } from "../getopt.ts";
 import * as H from "./handler.ts";
 import { PortSlot, setPort } from "./ports.ts";
 
-const opt = (name: string, c: string): LongOption => ({
-  name,
-  hasArg: HasArg.Required,
-  val: c.charCodeAt(0),
-});
+const opt = H.requiredOption;
 
 const TABLE: H.LegalityTable = {
   [H.LIST]: "22220000",

@@ -1,11 +1,11 @@
 // The per-protocol extension interface (struct ctproto_handler): its long
 // options, their parser, the final legality check and the -h text.
+import { HasArg, type LongOption } from "../getopt.ts";
 import type { CtTemplate } from "../../command.ts";
 import type { Conntrack } from "../../model.ts";
 import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { genericOptCheck } from "../check.ts";
 import { fail } from "../fail.ts";
-import type { LongOption } from "../getopt.ts";
 
 export interface ProtoHandler {
   readonly name: string;
@@ -42,4 +42,9 @@ export function checkProtoOptions(
   const res = genericOptCheck(flags, row, names, pairs?.groups);
   if (res.ok || !pairs) return;
   fail(PARAMETER_PROBLEM, `you have to specify ${res.partial === 1 ? pairs.reply : pairs.orig}`);
+}
+
+/** A protocol option that takes an argument; `val` is its option character or number. */
+export function requiredOption(name: string, val: string | number): LongOption {
+  return { name, hasArg: HasArg.Required, val: typeof val === "string" ? val.charCodeAt(0) : val };
 }

@@ -4,11 +4,10 @@ import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { IPPROTO_SCTP } from "../../model.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
 import { fail } from "../fail.ts";
-import { HasArg, LongOption } from "../getopt.ts";
 import * as H from "./handler.ts";
 import { PORT_HELP, PORT_PAIR_MESSAGES, portHighByte, PortSlot, setPort } from "./ports.ts";
 
-const opt = (name: string, val: number): LongOption => ({ name, hasArg: HasArg.Required, val });
+const opt = H.requiredOption;
 
 /**
  * State names conntrack accepts. 1.4.7's table has two more (unnamed) slots, so

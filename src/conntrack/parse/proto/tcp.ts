@@ -5,15 +5,10 @@ import { PARAMETER_PROBLEM } from "../../errors.ts";
 import { IPPROTO_TCP } from "../../model.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
 import { fail } from "../fail.ts";
-import { HasArg, LongOption } from "../getopt.ts";
 import * as H from "./handler.ts";
 import { PORT_HELP, PORT_PAIR_MESSAGES, portHighByte, PortSlot, setPort } from "./ports.ts";
 
-const opt = (name: string, c: string): LongOption => ({
-  name,
-  hasArg: HasArg.Required,
-  val: c.charCodeAt(0),
-});
+const opt = H.requiredOption;
 
 const TCP_STATE_LISTEN = 9;
 

@@ -1,15 +1,11 @@
 // -p udp and -p udplite: ports only.
 import { IPPROTO_UDP, IPPROTO_UDPLITE } from "../../model.ts";
 import { atoi, toUnsigned } from "../cnum.ts";
-import { HasArg, LongOption } from "../getopt.ts";
+import { LongOption } from "../getopt.ts";
 import * as H from "./handler.ts";
 import { PORT_HELP, PORT_PAIR_MESSAGES, PortSlot, setPort } from "./ports.ts";
 
-const opt = (name: string, c: string): LongOption => ({
-  name,
-  hasArg: HasArg.Required,
-  val: c.charCodeAt(0),
-});
+const opt = H.requiredOption;
 
 const TABLE: H.LegalityTable = {
   [H.LIST]: "22220000",
