@@ -101,6 +101,17 @@ export class NetlinkSocket {
     }
   }
 
+  /** Non-blocking receive of one datagram: its length, or -1 when nothing is queued. */
+  tryRecv(): number {
+    for (;;) {
+      const n = Number(libc().recv(this.fd, this.rxbuf, BigInt(this.rxbuf.length), MSG_DONTWAIT));
+      if (n >= 0) return n;
+      const e = errno();
+      if (e === EAGAIN) return -1;
+      if (e !== EINTR) throw new NetlinkError(e);
+    }
+  }
+
   /**
    * Non-blocking receive of up to a batch of datagrams in one call: how many
    * arrived (0 when nothing is queued). Throws NetlinkError (e.g. ENOBUFS).
