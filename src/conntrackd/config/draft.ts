@@ -7,6 +7,7 @@ import type {
   ChannelKind,
   FilterConfig,
   HelperInstance,
+  SyncConfig,
   SyncModeName,
   SyslogFacility,
 } from "./types.ts";
@@ -31,25 +32,11 @@ export interface Draft {
     filter: FilterConfig;
   };
   /** Settings shared by the Sync block and its Mode blocks (one set in the reference too). */
-  sync: {
+  sync: Omit<SyncConfig, "mode"> & {
     present: boolean;
     /** Every Mode block seen; the reference picks FTFW, then ALARM, then NOTRACK. */
     modes: Set<SyncModeName>;
-    refreshTime: number;
-    cacheTimeout: number;
-    commitTimeout: number;
-    purgeTimeout: number;
-    resendQueueSize: number;
-    ackWindowSize: number;
-    disableInternalCache: boolean;
-    disableExternalCache: boolean;
-    startupResync: boolean;
-    channels: ChannelConfig[];
     channelKind: ChannelKind | null;
-    defaultChannel: number;
-    errorQueueLength: number;
-    tcpWindowTracking: boolean;
-    expectationSync: boolean | string[];
   };
   stats: { present: boolean; logFile: string | null; syslog: SyslogFacility | null };
   helper: {

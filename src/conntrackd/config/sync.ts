@@ -68,7 +68,7 @@ export function parseSync(c: Cursor, d: Draft): void {
 }
 
 /** Numeric and on/off settings of the Mode blocks (they all write one shared set of values). */
-const TIMING_CLAUSES: Record<string, { field: keyof SyncDraft; kind: "number" | "bool" }> = {
+const TIMING_CLAUSES: Record<string, { field: keyof SyncDraft & string; kind: "number" | "bool" }> = {
   RefreshTime: { field: "refreshTime", kind: "number" },
   CacheTimeout: { field: "cacheTimeout", kind: "number" },
   CommitTimeout: { field: "commitTimeout", kind: "number" },
