@@ -60,7 +60,7 @@ function exchange(
   print = false,
 ): number {
   const request = buildHelperRequest(msgType, flags, sock.nextSeq(), h);
-  const err = talk(
+  return talk(
     sock,
     request,
     print
@@ -71,11 +71,6 @@ function exchange(
       }
       : undefined,
   );
-  if (err !== 0) {
-    nfctError("netlink error", err);
-    return -1;
-  }
-  return 0;
 }
 
 function list(sock: NetlinkSocket, argv: string[]): number {

@@ -57,18 +57,13 @@ function exchange(
   print = false,
 ): number {
   const request = buildTimeoutRequest(msgType, flags, sock.nextSeq(), t);
-  const err = talk(
+  return talk(
     sock,
     request,
     print
       ? (buf, view, off, len) => printOut(...formatTimeout(parseTimeoutMessage(buf, view, off, len)))
       : undefined,
   );
-  if (err !== 0) {
-    nfctError("netlink error", err);
-    return -1;
-  }
-  return 0;
 }
 
 function list(sock: NetlinkSocket, argv: string[]): number {
