@@ -33,7 +33,7 @@ export async function main(argv: string[], progname: string): Promise<number> {
       // One context per line, sharing the XML state and the counter semantics.
       let xmlStarted = false;
       for (const cmd of cmds) {
-        const ctx = new RunContext(cmd, sock, labelMap ?? null, true);
+        const ctx = new RunContext(cmd, sock, labelMap ?? null);
         ctx.xmlStarted = xmlStarted;
         try {
           await runCommand(ctx, progname, undefined);

@@ -1,5 +1,5 @@
 // State shared by the command implementations of one conntrack invocation.
-import { stdout } from "../../common/output.ts";
+import { stderr, stdout } from "../../common/output.ts";
 import { MessageBuilder } from "../../netlink/builder.ts";
 import { NFNL_SUBSYS_CTNETLINK, NLM_F_REQUEST } from "../../netlink/constants.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
@@ -10,7 +10,6 @@ import type { Conntrack } from "../model.ts";
 import { formatConntrack, XML_FOOTER_CT, XML_HEADER_CT } from "../format/text.ts";
 import { formatSave } from "../format/save.ts";
 import { formatConntrackJson } from "../format/json.ts";
-import { stderr } from "../../common/output.ts";
 import { BUF_LIST, BUF_SMALL, type MsgType } from "../format/common.ts";
 
 export class RunContext {
@@ -24,8 +23,6 @@ export class RunContext {
     readonly cmd: CtCommand,
     readonly sock: NetlinkSocket,
     readonly labelMap: LabelMap | null,
-    /** -R batch mode: no summaries, zero matches are fine. */
-    readonly batch = false,
   ) {}
 
   /** The second socket that deletes/updates while the first one dumps. */

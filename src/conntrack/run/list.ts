@@ -15,10 +15,10 @@ import { type MessageVisitor, NetlinkError } from "../../netlink/socket.ts";
 const NO_FILTER: NetworkFilter = { family: 0 };
 
 /** The callback behind -L and -G (mnl_nfct_dump_cb): filter, print, count. */
-function printer(ctx: RunContext, net: NetworkFilter, filtered: boolean): MessageVisitor {
+function printer(ctx: RunContext, net: NetworkFilter): MessageVisitor {
   return (buf, v, off, len) => {
     const ct = decodeConntrack(buf, v, off, len);
-    if (filtered && filterEntry(ctx.cmd, net, ct)) return;
+    if (filterEntry(ctx.cmd, net, ct)) return;
     stdout.line(ctx.format(ct, MSG_UNKNOWN, MSG_NEW, DUMP_STYLE));
     ctx.counter++;
   };
@@ -32,7 +32,7 @@ export async function listConntrack(ctx: RunContext): Promise<void> {
     await dumpPipelined(
       ctx.sock,
       ctx.request(msg, NLM_F_DUMP).end().bytesView(),
-      printer(ctx, NO_FILTER, true),
+      printer(ctx, NO_FILTER),
     );
     ctx.endXml();
     return;
@@ -44,7 +44,7 @@ export async function listConntrack(ctx: RunContext): Promise<void> {
   const msg = cmd.options & CT_OPT_ZERO ? A.IPCTNL_MSG_CT_GET_CTRZERO : A.IPCTNL_MSG_CT_GET;
   const b = ctx.request(msg, NLM_F_DUMP);
   putKernelFilter(ctx, b, true);
-  await dumpPipelined(ctx.sock, b.end().bytesView(), printer(ctx, net, true));
+  await dumpPipelined(ctx.sock, b.end().bytesView(), printer(ctx, net));
   ctx.endXml();
 }
 
@@ -67,7 +67,7 @@ export function getConntrack(ctx: RunContext): void {
   const b = ctx.request(A.IPCTNL_MSG_CT_GET, NLM_F_ACK);
   if (!putConntrack(b, ctx.cmd.tmpl.ct)) throw new NetlinkError(EINVAL);
   // Unlike -L, the reference prints no closing </conntrack> after -G.
-  ctx.sock.request(b.end().bytesView(), printer(ctx, NO_FILTER, true));
+  ctx.sock.request(b.end().bytesView(), printer(ctx, NO_FILTER));
 }
 
 export function countConntrack(ctx: RunContext): void {

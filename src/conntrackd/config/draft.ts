@@ -3,7 +3,6 @@
 // the effective Config.
 
 import type {
-  ChannelConfig,
   ChannelKind,
   FilterConfig,
   HelperInstance,
