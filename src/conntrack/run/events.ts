@@ -18,11 +18,12 @@ import { CT_OPT_BUFFERSIZE, CT_OPT_EVENT_MASK, O_JSON, O_SAVE, O_TMS, O_XML } fr
 import { decodeConntrack, decodeExpect } from "../decode.ts";
 import { exitError, OTHER_PROBLEM, PREFIX } from "../errors.ts";
 import { filterEntry, prepareNetworkFilter } from "../filter.ts";
-import { formatExpect, XML_FOOTER_EXP, XML_HEADER_EXP } from "../format/text.ts";
-import { formatExpectJson } from "../format/json.ts";
+import { XML_FOOTER_CT, XML_FOOTER_EXP } from "../format/text.ts";
 import { EVENT_STYLE, type RunContext } from "./context.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN, MSG_UPDATE, type MsgType } from "../format/common.ts";
 import { prognameOf } from "./progname.ts";
+import { timestampPrefix } from "./timestamp.ts";
+import { expectLine } from "./expect.ts";
 import { MmsgBatch } from "../../netlink/mmsg.ts";
 
 const EVENT_NEW = 1, EVENT_UPDATE = 2, EVENT_DESTROY = 4;
@@ -36,15 +37,6 @@ function groups(ctx: RunContext, expect: boolean): number {
   if (m & EVENT_UPDATE) g |= expect ? NF_NETLINK_CONNTRACK_EXP_UPDATE : NF_NETLINK_CONNTRACK_UPDATE;
   if (m & EVENT_DESTROY) g |= expect ? NF_NETLINK_CONNTRACK_EXP_DESTROY : NF_NETLINK_CONNTRACK_DESTROY;
   return g;
-}
-
-/** "[%-.8ld.%-.6ld]\t" (conntrack) or "[%-8ld.%-6ld]\t" (expectations). */
-function timestampPrefix(expect: boolean): string {
-  const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
-  const sec = Math.floor(us / 1e6), usec = us % 1e6;
-  return expect
-    ? `[${String(sec).padEnd(8)}.${String(usec).padEnd(6)}]\t`
-    : `[${String(sec).padStart(8, "0")}.${String(usec).padStart(6, "0")}]\t`;
 }
 
 function msgTypeOf(type: number, flags: number): MsgType {
@@ -70,10 +62,9 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
   }
   const net = expect ? { family: 0 } : prepareNetworkFilter(cmd);
   const out = cmd.output;
-  const header = expect ? XML_HEADER_EXP : undefined;
 
   const finish = () => {
-    if (ctx.xmlStarted) stdout.write(expect ? XML_FOOTER_EXP : "</conntrack>\n");
+    ctx.endXml(expect ? XML_FOOTER_EXP : XML_FOOTER_CT);
     stdout.flush();
     stderr.write(
       PREFIX + `${ctx.counter} ${expect ? "expectation events" : "flow events"} have been shown.\n`,
@@ -94,15 +85,7 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
   ) => {
     const msgType = msgTypeOf(type, flags);
     if (expect) {
-      const exp = decodeExpect(buf, v, off, len);
-      let line: string;
-      if (out & O_JSON) line = formatExpectJson(exp, msgType);
-      else {
-        if (out & O_XML) ctx.startXml(header);
-        const prefix = (out & O_TMS) && !(out & O_XML) ? timestampPrefix(true) : "";
-        line = prefix + formatExpect(exp, msgType, out & (O_XML | O_TMS));
-      }
-      stdout.line(line);
+      stdout.line(expectLine(ctx, decodeExpect(buf, v, off, len), msgType));
       ctx.counter++;
       return;
     }

@@ -16,23 +16,23 @@ import { type ExpectTuples, putExpect, tupleIsSet } from "../encode.ts";
 import { formatExpect, XML_FOOTER_EXP, XML_HEADER_EXP } from "../format/text.ts";
 import { formatExpectJson } from "../format/json.ts";
 import type { RunContext } from "./context.ts";
-import { MSG_UNKNOWN } from "../format/common.ts";
+import { MSG_UNKNOWN, type MsgType } from "../format/common.ts";
+import type { Expect } from "../model.ts";
+import { timestampPrefix } from "./timestamp.ts";
 import type { MessageVisitor } from "../../netlink/socket.ts";
 
-function expPrinter(ctx: RunContext): MessageVisitor {
+/** One expectation line as dump_exp_cb/event_exp_cb print it (XML header first, -o timestamp prefix). */
+export function expectLine(ctx: RunContext, exp: Expect, msgType: MsgType): string {
   const out = ctx.cmd.output;
+  if (out & O_JSON) return formatExpectJson(exp, msgType);
+  if (out & O_XML) ctx.startXml(XML_HEADER_EXP);
+  const prefix = (out & O_TMS) && !(out & O_XML) ? timestampPrefix(true) : "";
+  return prefix + formatExpect(exp, msgType, out & (O_XML | O_TMS));
+}
+
+function expPrinter(ctx: RunContext): MessageVisitor {
   return (buf, v, off, len) => {
-    const exp = decodeExpect(buf, v, off, len);
-    if (out & O_JSON) stdout.line(formatExpectJson(exp, MSG_UNKNOWN));
-    else {
-      if (out & O_XML) ctx.startXml(XML_HEADER_EXP);
-      let prefix = "";
-      if ((out & O_TMS) && !(out & O_XML)) {
-        const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
-        prefix = `[${String(Math.floor(us / 1e6)).padEnd(8)}.${String(us % 1e6).padEnd(6)}]\t`;
-      }
-      stdout.line(prefix + formatExpect(exp, MSG_UNKNOWN, out & (O_XML | O_TMS)));
-    }
+    stdout.line(expectLine(ctx, decodeExpect(buf, v, off, len), MSG_UNKNOWN));
     ctx.counter++;
   };
 }
