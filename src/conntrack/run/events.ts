@@ -50,7 +50,7 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
   const cmd = ctx.cmd;
   let sock: NetlinkSocket;
   try {
-    sock = NetlinkSocket.open(groups(ctx, expect), 1 << 18);
+    sock = NetlinkSocket.open(groups(ctx, expect));
   } catch {
     exitError(OTHER_PROBLEM, expect ? "Can't open handler" : "Can't open netlink socket");
   }
