@@ -25,7 +25,16 @@ function endsDump(v: DataView, off: number, n: number): boolean {
   return false;
 }
 
-let spare: [MmsgBatch, MmsgBatch] | undefined;
+/** The two alternating receive batches of one dump. */
+export type DumpBuffers = [MmsgBatch, MmsgBatch];
+
+/** Buffers for a caller that runs dumps concurrently with others (the daemon). */
+export function newDumpBuffers(): DumpBuffers {
+  return [new MmsgBatch(BATCH, SLOT), new MmsgBatch(BATCH, SLOT)];
+}
+
+// One-shot commands run one dump at a time and share these.
+let spare: DumpBuffers | undefined;
 
 /**
  * Sends a dump request on `sock` and feeds every reply message to `visit`;
@@ -36,8 +45,8 @@ export async function dumpPipelined(
   request: Uint8Array,
   visit: MessageVisitor,
   afterDatagram?: () => void | Promise<void>,
+  batches: DumpBuffers = spare ??= newDumpBuffers(),
 ): Promise<void> {
-  const batches = spare ??= [new MmsgBatch(BATCH, SLOT), new MmsgBatch(BATCH, SLOT)];
   const receive = (b: MmsgBatch) => libcWaiting().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
   sock.send(request);
   let cur = 0;

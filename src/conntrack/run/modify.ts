@@ -12,7 +12,7 @@ import {
   NLM_F_EXCL,
   NLM_F_REQUEST,
 } from "../../netlink/constants.ts";
-import { NetlinkError, type NetlinkSocket } from "../../netlink/socket.ts";
+import { NetlinkError } from "../../netlink/socket.ts";
 import * as A from "../attrs.ts";
 import {
   CT_ADD,
@@ -45,6 +45,7 @@ import { DELETE_STYLE, type RunContext, UPDATE_STYLE } from "./context.ts";
 import { err2str } from "./errors.ts";
 import { putKernelFilter } from "./list.ts";
 import { dumpPipelined } from "../../netlink/dump_pipeline.ts";
+import { exchange } from "../../netlink/exchange.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN } from "../format/common.ts";
 import { fillIcmpReply, reverseTuple } from "./tuple.ts";
 
@@ -79,34 +80,6 @@ const MAX_BATCH = 64;
 interface Pending {
   seq: number;
   ct: Conntrack;
-}
-
-type ReplyVisitor = (seq: number, buf: Uint8Array, v: DataView, off: number, len: number) => void;
-
-/**
- * Sends a batch of requests in one sendto() and reads until every sequence
- * number in `awaited` is answered (ACK or error). Returns the errors by
- * sequence number; replies (e.g. to GET) go to `onReply`. A batch whose
- * requests only ask for an ACK on the last one awaits just that one: the
- * kernel answers in order, so earlier errors have arrived by then.
- */
-function exchange(sock: NetlinkSocket, b: MessageBuilder, awaited: Iterable<number>, onReply?: ReplyVisitor) {
-  sock.send(b.bytesView());
-  const pending = new Set(awaited);
-  const errors = new Map<number, number>();
-  while (pending.size > 0) {
-    const n = sock.recv();
-    try {
-      const r = sock.walk(n, (buf, v, off, len) => onReply?.(v.getUint32(off + 8, true), buf, v, off, len));
-      if (typeof r === "object") pending.delete(r.ack);
-    } catch (e) {
-      // An error reply is a datagram of its own, so walk() stopping there loses nothing.
-      if (!(e instanceof NetlinkError)) throw e;
-      errors.set(e.seq, e.errno);
-      pending.delete(e.seq);
-    }
-  }
-  return errors;
 }
 
 // ---- -D --------------------------------------------------------------------

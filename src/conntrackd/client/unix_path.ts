@@ -3,7 +3,7 @@
 import type { OutputChunk } from "./args.ts";
 import { logLine } from "./usage.ts";
 import { writeOutput } from "./output.ts";
-import { ConfigError, loadConfig } from "../config/mod.ts";
+import { type Config, ConfigError, loadConfig } from "../config/mod.ts";
 
 export interface UnixPathResult {
   /** The socket path ("" when the config has none: connecting then fails like the reference). */
@@ -12,6 +12,8 @@ export interface UnixPathResult {
   output: OutputChunk[];
   /** Set when the configuration is refused. */
   exitStatus?: number;
+  /** The whole configuration when it was accepted (daemon mode needs it all). */
+  config?: Config;
 }
 
 /** Reads the config file; null when it cannot be opened (the caller reports that). */
@@ -22,7 +24,7 @@ export function readUnixPath(configPath: string): UnixPathResult | null {
       stream: "stderr",
       text: logLine("warning", w),
     }));
-    return { path: cfg.general.unix.path, output };
+    return { path: cfg.general.unix.path, output, config: cfg };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     // Line 0: the file could not be opened.
@@ -36,12 +38,14 @@ export function readUnixPath(configPath: string): UnixPathResult | null {
  * Opens the config as the reference does before anything else: prints what
  * its parser prints, and gives either the socket path or the exit status.
  */
-export function openClientConfig(configPath: string): { path: string } | { status: number } {
+export function openClientConfig(configPath: string): { path: string; config: Config } | { status: number } {
   const config = readUnixPath(configPath);
   if (config === null) {
     writeOutput([{ stream: "stderr", text: logLine("ERROR", `can't open config file \`${configPath}'`) }]);
     return { status: 1 };
   }
   writeOutput(config.output);
-  return config.exitStatus !== undefined ? { status: config.exitStatus } : { path: config.path };
+  return config.exitStatus !== undefined || !config.config
+    ? { status: config.exitStatus ?? 1 }
+    : { path: config.path, config: config.config };
 }

@@ -1,0 +1,39 @@
+// Batched request/reply exchange on a netlink socket: many requests in one
+// sendto(), then the ACKs and errors matched back by sequence number. The
+// kernel handles requests inside sendto(), so the replies are already queued
+// when it returns and the reads do not wait.
+import type { MessageBuilder } from "./builder.ts";
+import { NetlinkError, type NetlinkSocket } from "./socket.ts";
+
+export type ReplyVisitor = (seq: number, buf: Uint8Array, v: DataView, off: number, len: number) => void;
+
+/**
+ * Sends a batch of requests in one sendto() and reads until every sequence
+ * number in `awaited` is answered (ACK or error). Returns the errors by
+ * sequence number; replies (e.g. to GET) go to `onReply`. A batch whose
+ * requests only ask for an ACK on the last one awaits just that one: the
+ * kernel answers in order, so earlier errors have arrived by then.
+ */
+export function exchange(
+  sock: NetlinkSocket,
+  b: MessageBuilder,
+  awaited: Iterable<number>,
+  onReply?: ReplyVisitor,
+) {
+  sock.send(b.bytesView());
+  const pending = new Set(awaited);
+  const errors = new Map<number, number>();
+  while (pending.size > 0) {
+    const n = sock.recv();
+    try {
+      const r = sock.walk(n, (buf, v, off, len) => onReply?.(v.getUint32(off + 8, true), buf, v, off, len));
+      if (typeof r === "object") pending.delete(r.ack);
+    } catch (e) {
+      // An error reply is a datagram of its own, so walk() stopping there loses nothing.
+      if (!(e instanceof NetlinkError)) throw e;
+      errors.set(e.seq, e.errno);
+      pending.delete(e.seq);
+    }
+  }
+  return errors;
+}
