@@ -1,0 +1,180 @@
+// conntrackd's object cache: entries keyed by their original tuple, with the
+// counters `-s` and `-s cache` print. The reference is a fixed hash table with
+// a hard object limit (HashLimit); a Map keeps insertion order instead of
+// bucket order, which only changes the order of `-i` lines.
+
+/** Object life cycle: created, then updated at least once, then deleted (kept until acknowledged). */
+export const C_OBJ_NEW = 1;
+export const C_OBJ_ALIVE = 2;
+export const C_OBJ_DEAD = 3;
+
+export interface CacheObject<T> {
+  readonly key: string;
+  value: T;
+  status: number;
+  /** Seconds since the epoch when the object entered the cache ("[active since Ns]"). */
+  lifetime: number;
+  /** Seconds since the epoch of the last update (commit estimates timeouts from it). */
+  lastupdate: number;
+  /** Per-mode extension (sync modes keep their queue/timer state here). */
+  ext: unknown;
+}
+
+export class CacheStats {
+  active = 0;
+  addOk = 0;
+  addFail = 0;
+  addFailEnomem = 0;
+  addFailEnospc = 0;
+  updOk = 0;
+  updFail = 0;
+  updFailEnoent = 0;
+  delOk = 0;
+  delFail = 0;
+  delFailEnoent = 0;
+  /** Objects allocated (in the table or about to be). */
+  objects = 0;
+  commitOk = 0;
+  commitFail = 0;
+  flush = 0;
+}
+
+/** How a cache keys, merges and prints its values. */
+export interface CacheOps<T> {
+  keyOf(value: T): string;
+  /** Copies the meta attributes of `update` over `stored` (NFCT_CP_META). */
+  merge(stored: T, update: T): void;
+}
+
+/** Seconds since the epoch, as time(NULL). */
+export function now(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+export class Cache<T> {
+  readonly stats = new CacheStats();
+  private readonly table = new Map<string, CacheObject<T>>();
+
+  constructor(readonly name: string, readonly limit: number, readonly ops: CacheOps<T>) {}
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  find(value: T): CacheObject<T> | undefined {
+    return this.table.get(this.ops.keyOf(value));
+  }
+
+  findKey(key: string): CacheObject<T> | undefined {
+    return this.table.get(key);
+  }
+
+  /** A new object for `value` (not yet in the table); the value is owned by the cache from now on. */
+  newObject(value: T, key = this.ops.keyOf(value)): CacheObject<T> {
+    this.stats.objects++;
+    return { key, value, status: 0, lifetime: 0, lastupdate: 0, ext: undefined };
+  }
+
+  /** Releases an object that is not (or no longer) in the table. */
+  freeObject(_obj: CacheObject<T>): void {
+    this.stats.objects--;
+  }
+
+  /** Adds an object; false (and the failure counted) when the cache is full. */
+  add(obj: CacheObject<T>): boolean {
+    if (this.table.size >= this.limit) {
+      this.stats.addFail++;
+      this.stats.addFailEnospc++;
+      return false;
+    }
+    this.table.set(obj.key, obj);
+    this.stats.active++;
+    obj.lifetime = obj.lastupdate = now();
+    obj.status = C_OBJ_NEW;
+    this.stats.addOk++;
+    return true;
+  }
+
+  update(obj: CacheObject<T>, value: T): void {
+    this.ops.merge(obj.value, value);
+    this.stats.updOk++;
+    obj.lastupdate = now();
+    obj.status = C_OBJ_ALIVE;
+  }
+
+  /** Marks an object dead but keeps it (FTFW keeps deletions until acknowledged). */
+  setDead(obj: CacheObject<T>): void {
+    this.stats.delOk++;
+    this.stats.active--;
+    obj.status = C_OBJ_DEAD;
+  }
+
+  /** Removes an object from the table (counted unless it was already marked dead). */
+  del(obj: CacheObject<T>): void {
+    if (obj.status !== C_OBJ_DEAD) {
+      this.stats.delOk++;
+      this.stats.active--;
+    }
+    this.table.delete(obj.key);
+  }
+
+  /** Update if present and alive, else (re)create: cache_update_force. */
+  updateForce(value: T): CacheObject<T> | undefined {
+    const key = this.ops.keyOf(value);
+    const obj = this.table.get(key);
+    if (obj) {
+      if (obj.status !== C_OBJ_DEAD) {
+        this.update(obj, value);
+        return obj;
+      }
+      this.del(obj);
+      this.freeObject(obj);
+    }
+    const fresh = this.newObject(value, key);
+    if (!this.add(fresh)) {
+      this.freeObject(fresh);
+      return undefined;
+    }
+    return fresh;
+  }
+
+  /** Removes every object; `onRemove` runs for each before it goes. */
+  flush(onRemove?: (obj: CacheObject<T>) => void): void {
+    for (const obj of this.table.values()) {
+      onRemove?.(obj);
+      this.del(obj);
+      this.freeObject(obj);
+    }
+    this.stats.flush++;
+  }
+
+  values(): IterableIterator<CacheObject<T>> {
+    return this.table.values();
+  }
+}
+
+const u12 = (n: number) => String(n >>> 0).padStart(12);
+
+/** The `-s` block of one cache (cache_stats). */
+export function formatCacheStats(c: Cache<unknown>): string {
+  const s = c.stats;
+  return `cache ${c.name}:\n` +
+    `current active connections:\t${u12(s.active)}\n` +
+    `connections created:\t\t${u12(s.addOk)}\tfailed:\t${u12(s.addFail)}\n` +
+    `connections updated:\t\t${u12(s.updOk)}\tfailed:\t${u12(s.updFail)}\n` +
+    `connections destroyed:\t\t${u12(s.delOk)}\tfailed:\t${u12(s.delFail)}\n\n`;
+}
+
+/** The `-s cache` block of one cache (cache_stats_extended). */
+export function formatCacheStatsExtended(c: Cache<unknown>): string {
+  const s = c.stats;
+  return `cache:${c.name}\tactive objects:\t\t${u12(s.objects)}\n` +
+    `\tactive/total entries:\t\t${u12(s.active)}/${u12(c.size)}\n` +
+    `\tcreation OK/failed:\t\t${u12(s.addOk)}/${u12(s.addFail)}\n` +
+    `\t\tno memory available:\t${u12(s.addFailEnomem)}\n` +
+    `\t\tno space left in cache:\t${u12(s.addFailEnospc)}\n` +
+    `\tupdate OK/failed:\t\t${u12(s.updOk)}/${u12(s.updFail)}\n` +
+    `\t\tentry not found:\t${u12(s.updFailEnoent)}\n` +
+    `\tdeletion created/failed:\t${u12(s.delOk)}/${u12(s.delFail)}\n` +
+    `\t\tentry not found:\t${u12(s.delFailEnoent)}\n\n`;
+}

@@ -1,0 +1,205 @@
+// The daemon's requests to the kernel's conntrack and expectation tables:
+// dumps, existence checks, deletes and creates. Requests go out in batches (one
+// sendto() for many entries) and dumps are received a batch of datagrams at a
+// time off the JS thread, so a 100 000-entry table never stalls the loop.
+import { MessageBuilder } from "../../netlink/builder.ts";
+import {
+  AF_UNSPEC,
+  ENOENT,
+  NFNL_SUBSYS_CTNETLINK,
+  NFNL_SUBSYS_CTNETLINK_EXP,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REQUEST,
+} from "../../netlink/constants.ts";
+import { type DumpBuffers, dumpPipelined, newDumpBuffers } from "../../netlink/dump_pipeline.ts";
+import { exchange } from "../../netlink/exchange.ts";
+import { NetlinkSocket } from "../../netlink/socket.ts";
+import * as A from "../../conntrack/attrs.ts";
+import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
+import { putConntrack, putConntrackKey, putExpect } from "../../conntrack/encode.ts";
+import type { Conntrack, Expect } from "../../conntrack/model.ts";
+
+/** Entries per batched request (each request is a few hundred bytes). */
+const BATCH = 256;
+
+/** A netlink socket for requests, with its own dump buffers so dumps on several sockets can overlap. */
+export class KernelTable {
+  readonly sock: NetlinkSocket;
+  private readonly buffers: DumpBuffers = newDumpBuffers();
+  private busy: Promise<void> = Promise.resolve();
+
+  constructor() {
+    this.sock = NetlinkSocket.open(0);
+  }
+
+  /** The socket's netlink port id: events it causes carry it (origin detection). */
+  get portid(): number {
+    return this.sock.portid;
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  /** Runs one operation at a time on this socket: replies must not interleave. */
+  private serial<T>(op: () => Promise<T> | T): Promise<T> {
+    const run = this.busy.then(op);
+    this.busy = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private request(subsys: number, msg: number, flags: number, family: number): MessageBuilder {
+    const b = new MessageBuilder(256);
+    b.begin((subsys << 8) | msg, NLM_F_REQUEST | flags, this.sock.nextSeq(), family);
+    return b;
+  }
+
+  /** Dumps the conntrack table; every entry goes to `visit`. */
+  dumpConntracks(visit: (ct: Conntrack) => void): Promise<void> {
+    return this.serial(() =>
+      dumpPipelined(
+        this.sock,
+        this.request(NFNL_SUBSYS_CTNETLINK, A.IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC).end().bytesView(),
+        (buf, v, off, len) => visit(decodeConntrack(buf, v, off, len)),
+        undefined,
+        this.buffers,
+      )
+    );
+  }
+
+  /** Dumps the expectation table. */
+  dumpExpects(visit: (exp: Expect) => void): Promise<void> {
+    return this.serial(() =>
+      dumpPipelined(
+        this.sock,
+        this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_GET, NLM_F_DUMP, AF_UNSPEC).end()
+          .bytesView(),
+        (buf, v, off, len) => visit(decodeExpect(buf, v, off, len)),
+        undefined,
+        this.buffers,
+      )
+    );
+  }
+
+  /**
+   * Asks the kernel for each entry by tuple (and id when known); `found` gets
+   * the kernel's current version of those that exist, `missing` the others.
+   */
+  lookupConntracks(
+    cts: Conntrack[],
+    found: (cached: Conntrack, current: Conntrack) => void,
+    missing: (cached: Conntrack) => void,
+  ): Promise<void> {
+    return this.serial(() => {
+      for (let i = 0; i < cts.length; i += BATCH) {
+        const part = cts.slice(i, i + BATCH);
+        const b = new MessageBuilder(part.length * 160);
+        const seqs: number[] = [];
+        for (const ct of part) {
+          const seq = this.sock.nextSeq();
+          seqs.push(seq);
+          b.begin(
+            (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_GET,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            ct.orig.l3,
+          );
+          putConntrackKey(b, ct);
+          b.end();
+        }
+        const replies = new Map<number, Conntrack>();
+        const errors = exchange(this.sock, b, seqs, (seq, buf, v, off, len) => {
+          replies.set(seq, decodeConntrack(buf, v, off, len));
+        });
+        for (let k = 0; k < part.length; k++) {
+          const cur = replies.get(seqs[k]);
+          if (cur && !errors.has(seqs[k])) found(part[k], cur);
+          else missing(part[k]);
+        }
+      }
+    });
+  }
+
+  /** Deletes entries by tuple; returns the errno of each failure except ENOENT (gone already). */
+  deleteConntracks(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+    return this.serial(() =>
+      this.batch(cts, A.IPCTNL_MSG_CT_DELETE, 0, (b, ct) => putConntrackKey(b, ct), true)
+    );
+  }
+
+  /** Creates entries (NLM_F_CREATE|NLM_F_EXCL); returns the errno of each failure. */
+  createConntracks(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+    return this.serial(() =>
+      this.batch(cts, A.IPCTNL_MSG_CT_NEW, NLM_F_CREATE | NLM_F_EXCL, (b, ct) => putConntrack(b, ct), false)
+    );
+  }
+
+  /** Updates entries in place (no NLM_F_CREATE); returns the errno of each failure. */
+  updateConntracks(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+    return this.serial(() => this.batch(cts, A.IPCTNL_MSG_CT_NEW, 0, (b, ct) => putConntrack(b, ct), false));
+  }
+
+  /** Flushes the whole expectation table. */
+  flushExpects(): Promise<number> {
+    return this.serial(() => {
+      const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_DELETE, NLM_F_ACK, AF_UNSPEC).end();
+      const errors = exchange(this.sock, b, [this.lastSeq(b)]);
+      return errors.values().next().value ?? 0;
+    });
+  }
+
+  /** Creates expectations; returns the errno of each failure. */
+  createExpects(exps: Expect[]): Promise<Map<Expect, number>> {
+    return this.serial(() => {
+      const result = new Map<Expect, number>();
+      for (const exp of exps) {
+        const b = this.request(
+          NFNL_SUBSYS_CTNETLINK_EXP,
+          A.IPCTNL_MSG_EXP_NEW,
+          NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+          exp.tuple.l3,
+        );
+        putExpect(b, exp, { expected: exp.tuple, master: exp.master, mask: exp.mask });
+        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
+        const e = errors.values().next().value;
+        if (e) result.set(exp, e);
+      }
+      return result;
+    });
+  }
+
+  private lastSeq(b: MessageBuilder): number {
+    return b.view.getUint32(8, true);
+  }
+
+  private batch(
+    cts: Conntrack[],
+    msg: number,
+    flags: number,
+    put: (b: MessageBuilder, ct: Conntrack) => void,
+    ignoreEnoent: boolean,
+  ): Map<Conntrack, number> {
+    const failed = new Map<Conntrack, number>();
+    for (let i = 0; i < cts.length; i += BATCH) {
+      const part = cts.slice(i, i + BATCH);
+      const b = new MessageBuilder(part.length * 256);
+      const seqs: number[] = [];
+      for (const ct of part) {
+        const seq = this.sock.nextSeq();
+        seqs.push(seq);
+        b.begin((NFNL_SUBSYS_CTNETLINK << 8) | msg, NLM_F_REQUEST | NLM_F_ACK | flags, seq, ct.orig.l3);
+        put(b, ct);
+        b.end();
+      }
+      const errors = exchange(this.sock, b, seqs);
+      for (let k = 0; k < part.length; k++) {
+        const e = errors.get(seqs[k]);
+        if (e !== undefined && !(ignoreEnoent && e === ENOENT)) failed.set(part[k], e);
+      }
+    }
+    return failed;
+  }
+}

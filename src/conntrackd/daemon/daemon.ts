@@ -1,0 +1,194 @@
+// The conntrackd daemon's life cycle, in the reference's order: log, lock
+// file, initialisation (scheduler, control socket, signals, kernel side and
+// mode), then console or background running until SIGINT/SIGTERM or `-k`.
+import type { Config } from "../config/types.ts";
+import * as R from "../client/codes.ts";
+import { CtFilter } from "../filter/mod.ts";
+import { Ctnl } from "../ctnl/ctnl.ts";
+import type { Mode } from "../modes/mode.ts";
+import { Reply } from "../modes/mode.ts";
+import { StatsMode } from "../modes/stats.ts";
+import { DaemonLog } from "./log.ts";
+import { acquireLock, releaseLock } from "./lock.ts";
+import { applyScheduler } from "./scheduler.ts";
+import { LocalServer } from "./local_server.ts";
+import { formatRuntimeStats, RuntimeStats } from "./runtime_stats.ts";
+import { SystemdNotifier } from "./systemd.ts";
+import { detachStdio, isDaemonChild, reportFailure, reportReady, spawnDaemonChild } from "./daemonize.ts";
+
+const INIT_FAILED = "conntrackd cannot start, please review your configuration";
+
+/** Builds the mode for a configuration, or says why it cannot run here. */
+export type ModeFactory = (d: Daemon) => Mode | string;
+
+export class Daemon {
+  readonly stats = new RuntimeStats();
+  ctnl: Ctnl | null = null;
+  mode: Mode | null = null;
+  private server: LocalServer | null = null;
+  private stopping = false;
+  readonly systemd: SystemdNotifier;
+
+  constructor(readonly config: Config, readonly log: DaemonLog) {
+    this.systemd = new SystemdNotifier(config.general.systemd);
+  }
+
+  /** init(): everything before the main loop. False after logging why it failed. */
+  async init(makeSyncMode: ModeFactory | null): Promise<boolean> {
+    const { config, log } = this;
+    const warning = applyScheduler(config.general.scheduler);
+    if (warning) log.log("warning", warning);
+    try {
+      this.server = LocalServer.create(config.general.unix.path);
+    } catch {
+      log.log("error", "can't open unix socket!");
+      return false;
+    }
+    Deno.addSignalListener("SIGINT", () => this.kill());
+    Deno.addSignalListener("SIGTERM", () => this.kill());
+    if (config.helper) {
+      log.log("error", "user-space helpers (the Helper section) are not supported by ctkit yet");
+      return false;
+    }
+    if (config.sync || config.stats) {
+      const filter = new CtFilter(config.general.filter);
+      const ctnl = this.ctnl = new Ctnl({ config, log, stats: this.stats, filter });
+      let mode: Mode | string;
+      if (config.stats) {
+        mode = new StatsMode({
+          hashLimit: config.general.hashLimit,
+          log,
+          stats: this.stats,
+          get: ctnl.get,
+          filter,
+        });
+      } else {
+        mode = makeSyncMode ? makeSyncMode(this) : "ctkit's conntrackd cannot run the Sync section yet";
+      }
+      if (typeof mode === "string") {
+        log.log("error", mode);
+        log.log("error", "initialization failed");
+        return false;
+      }
+      this.mode = mode;
+      try {
+        await ctnl.start(mode);
+      } catch (e) {
+        log.log("error", `can't open netlink handler: ${e instanceof Error ? e.message : String(e)}`);
+        log.log("error", "no ctnetlink kernel support?");
+        return false;
+      }
+    }
+    this.stats.startTime = Math.floor(Date.now() / 1000);
+    log.log("notice", "initialization completed");
+    return true;
+  }
+
+  /** Serves the control socket until the daemon stops. */
+  serve(): void {
+    this.server!.serve((code) => this.request(code), () => this.stats.localReadFailed++);
+  }
+
+  /** local_handler: the core's requests, then the kernel side and the mode. */
+  async request(code: number): Promise<string[]> {
+    const reply = new Reply();
+    switch (code) {
+      case R.KILL:
+        await this.kill();
+        return [];
+      case R.STATS_RUNTIME:
+        reply.write(
+          formatRuntimeStats(this.stats, this.ctnl?.bufferSize ?? 0, Math.floor(Date.now() / 1000)),
+        );
+        break;
+      case R.STATS_PROCESS:
+        // Dumps and flushes run inside this process: there are no children to list.
+        break;
+    }
+    if (this.ctnl && this.mode) {
+      await this.ctnl.local(code);
+      if (!(await this.mode.local(code, reply))) this.stats.localUnknownRequest++;
+    }
+    return reply.take();
+  }
+
+  /** killer(): close everything, remove the socket and the lock, log, exit 0. */
+  async kill(): Promise<never> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.server?.close();
+      this.ctnl?.kill();
+      this.mode?.kill();
+      releaseLock(this.config.general.lockFile);
+      this.log.log("notice", "---- shutdown received ----");
+      await this.log.close();
+      this.systemd.stopping();
+    }
+    Deno.exit(0);
+  }
+}
+
+/**
+ * Runs the daemon (console mode, or `-d`) and returns the exit status when it
+ * cannot start; a running daemon ends through Deno.exit().
+ */
+export async function runDaemon(
+  config: Config,
+  daemonize: boolean,
+  makeSyncMode: ModeFactory | null,
+): Promise<number> {
+  // -d: a detached copy of this process does the work; this one reports how its start went.
+  if (daemonize && !isDaemonChild()) return await spawnDaemonChild();
+  const g = config.general;
+  const opened = DaemonLog.open({
+    logFile: g.logFile,
+    syslog: g.syslog,
+    statsLogFile: config.stats?.logFile ?? null,
+    statsSyslog: config.stats?.syslog ?? null,
+    console: true,
+  });
+  if (!opened.ok) {
+    await Deno.stderr.write(new TextEncoder().encode(opened.message));
+    return failed(1);
+  }
+  const log = opened.log;
+  const lock = acquireLock(g.lockFile);
+  if (!lock.ok) {
+    log.log("error", lock.message);
+    await log.close();
+    return failed(1);
+  }
+  const daemon = new Daemon(config, log);
+  let ok = false;
+  try {
+    ok = await daemon.init(makeSyncMode);
+  } catch (e) {
+    log.log("error", e instanceof Error ? e.message : String(e));
+  }
+  if (!ok) {
+    log.log("error", INIT_FAILED);
+    daemon.ctnl?.kill();
+    await log.close();
+    releaseLock(g.lockFile);
+    return failed(1);
+  }
+  Deno.chdir("/");
+  const watchdogWarning = daemon.systemd.startWatchdog();
+  if (watchdogWarning) log.log("warning", watchdogWarning);
+  if (isDaemonChild()) {
+    reportReady();
+    detachStdio();
+    log.setConsole(false);
+    log.log("notice", "-- starting in daemon mode --");
+  } else {
+    log.log("notice", "-- starting in console mode --");
+  }
+  daemon.systemd.ready();
+  daemon.serve();
+  return await new Promise<number>(() => {});
+}
+
+function failed(status: number): number {
+  if (isDaemonChild()) reportFailure(status);
+  return status;
+}

@@ -1,0 +1,26 @@
+// Writes a cache dump into a reply in slices, yielding to the event loop
+// between them, so dumping 100 000 entries never holds up event processing
+// (the reference forks a child for this).
+import { yieldToLoop } from "../ctnl/events.ts";
+import type { Reply } from "./mode.ts";
+
+const SLICE = 4096;
+
+export async function writeDump<T>(
+  reply: Reply,
+  items: Iterable<T>,
+  line: (item: T) => string | null,
+): Promise<void> {
+  // Snapshot first: the cache may change while we yield.
+  const all = [...items];
+  for (let i = 0; i < all.length; i += SLICE) {
+    let chunk = "";
+    const end = Math.min(all.length, i + SLICE);
+    for (let k = i; k < end; k++) {
+      const s = line(all[k]);
+      if (s !== null) chunk += s;
+    }
+    reply.write(chunk);
+    if (end < all.length) await yieldToLoop();
+  }
+}
