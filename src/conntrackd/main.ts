@@ -9,7 +9,7 @@ async function onDaemon(args: DaemonArgs): Promise<number> {
   if (args.check) return runCheck(args.configPath);
   const opened = openClientConfig(args.configPath);
   if ("status" in opened) return opened.status;
-  return await runDaemon(opened.config, args.daemonize, null);
+  return await runDaemon(opened.config, args.daemonize);
 }
 
 export async function main(argv: string[], progname: string): Promise<number> {

@@ -18,6 +18,16 @@ export interface CacheObject<T> {
   lastupdate: number;
   /** Per-mode extension (sync modes keep their queue/timer state here). */
   ext: unknown;
+  /** References: the cache's own, plus one per queue holding the object. */
+  refcnt: number;
+}
+
+/** What a mode attaches to cache objects (the reference's cache extras and features). */
+export interface CacheHooks<T> {
+  added?(obj: CacheObject<T>): void;
+  updated?(obj: CacheObject<T>): void;
+  /** The object leaves the table: drop it from queues, cancel its timers. */
+  destroyed?(obj: CacheObject<T>): void;
 }
 
 export class CacheStats {
@@ -55,7 +65,12 @@ export class Cache<T> {
   readonly stats = new CacheStats();
   private readonly table = new Map<string, CacheObject<T>>();
 
-  constructor(readonly name: string, readonly limit: number, readonly ops: CacheOps<T>) {}
+  constructor(
+    readonly name: string,
+    readonly limit: number,
+    readonly ops: CacheOps<T>,
+    readonly hooks: CacheHooks<T> = {},
+  ) {}
 
   get size(): number {
     return this.table.size;
@@ -72,7 +87,7 @@ export class Cache<T> {
   /** A new object for `value` (not yet in the table); the value is owned by the cache from now on. */
   newObject(value: T, key = this.ops.keyOf(value)): CacheObject<T> {
     this.stats.objects++;
-    return { key, value, status: 0, lifetime: 0, lastupdate: 0, ext: undefined };
+    return { key, value, status: 0, lifetime: 0, lastupdate: 0, ext: undefined, refcnt: 0 };
   }
 
   /** Releases an object that is not (or no longer) in the table. */
@@ -88,15 +103,18 @@ export class Cache<T> {
       return false;
     }
     this.table.set(obj.key, obj);
+    this.hooks.added?.(obj);
     this.stats.active++;
     obj.lifetime = obj.lastupdate = now();
     obj.status = C_OBJ_NEW;
+    obj.refcnt++;
     this.stats.addOk++;
     return true;
   }
 
   update(obj: CacheObject<T>, value: T): void {
     this.ops.merge(obj.value, value);
+    this.hooks.updated?.(obj);
     this.stats.updOk++;
     obj.lastupdate = now();
     obj.status = C_OBJ_ALIVE;
@@ -115,7 +133,23 @@ export class Cache<T> {
       this.stats.delOk++;
       this.stats.active--;
     }
-    this.table.delete(obj.key);
+    this.hooks.destroyed?.(obj);
+    if (this.table.get(obj.key) === obj) this.table.delete(obj.key);
+  }
+
+  /** A queue takes a reference. */
+  get(obj: CacheObject<T>): void {
+    obj.refcnt++;
+  }
+
+  /** Drops a reference; the last one removes and frees the object. True when it went. */
+  put(obj: CacheObject<T>): boolean {
+    if (--obj.refcnt === 0) {
+      this.del(obj);
+      this.freeObject(obj);
+      return true;
+    }
+    return false;
   }
 
   /** Update if present and alive, else (re)create: cache_update_force. */

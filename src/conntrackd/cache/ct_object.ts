@@ -84,9 +84,11 @@ export function dumpConntrackLine(
   nowSecs: number,
   suffix = "",
 ): string {
-  const ct = obj.value;
+  // The cached timeout is not shown; it stays cached (commit estimates from it).
+  const ct = obj.value, timeout = ct.timeout;
   ct.timeout = undefined;
   // The reference prints into a 1024-byte buffer before appending the suffixes.
   const line = formatConntrack(ct, MSG_UNKNOWN, xml ? O_XML : 0, null, 1024);
+  ct.timeout = timeout;
   return xml ? line + "\n" : `${line}${suffix} [active since ${nowSecs - obj.lifetime}s]\n`;
 }

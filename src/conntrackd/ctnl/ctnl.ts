@@ -258,9 +258,14 @@ export class Ctnl {
 
   /** `-F`: deletes every kernel entry the Filter does not exclude; runs in the background. */
   private flushMaster(): void {
-    const { log, stats, filter } = this.deps;
-    stats.kernelTableFlush++;
-    log.log("notice", "flushing kernel conntrack table");
+    this.deps.stats.kernelTableFlush++;
+    this.deps.log.log("notice", "flushing kernel conntrack table");
+    this.flushSelective();
+  }
+
+  /** Deletes every kernel entry the Filter does not exclude (nl_flush_conntrack_table_selective). */
+  flushSelective(): void {
+    const { log, filter } = this.deps;
     const doomed: Conntrack[] = [];
     // A dump socket of its own, as the reference's flush child opens one.
     const lister = new KernelTable();

@@ -19,7 +19,7 @@ import { exchange } from "../../netlink/exchange.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
 import * as A from "../../conntrack/attrs.ts";
 import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
-import { putConntrack, putConntrackKey, putExpect } from "../../conntrack/encode.ts";
+import { putConntrack, putConntrackKey, putExpect, putTuple } from "../../conntrack/encode.ts";
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 
 /** Entries per batched request (each request is a few hundred bytes). */
@@ -85,7 +85,7 @@ export class KernelTable {
   }
 
   /**
-   * Asks the kernel for each entry by tuple (and id when known); `found` gets
+   * Asks the kernel for each entry by its original tuple; `found` gets
    * the kernel's current version of those that exist, `missing` the others.
    */
   lookupConntracks(
@@ -168,6 +168,33 @@ export class KernelTable {
         if (e) result.set(exp, e);
       }
       return result;
+    });
+  }
+
+  /** Deletes expectations by their expected tuple; returns the errno of each failure. */
+  deleteExpects(exps: Expect[]): Promise<Map<Expect, number>> {
+    return this.serial(() => {
+      const result = new Map<Expect, number>();
+      for (const exp of exps) {
+        const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_DELETE, NLM_F_ACK, exp.tuple.l3);
+        putExpect(b, exp, { expected: exp.tuple });
+        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
+        const e = errors.values().next().value;
+        if (e) result.set(exp, e);
+      }
+      return result;
+    });
+  }
+
+  /** Whether each expectation still exists (looked up by its expected tuple). */
+  lookupExpects(exps: Expect[], missing: (exp: Expect) => void): Promise<void> {
+    return this.serial(() => {
+      for (const exp of exps) {
+        const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_GET, NLM_F_ACK, exp.tuple.l3);
+        putExpect(b, exp, { expected: exp.tuple });
+        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
+        if (errors.size) missing(exp);
+      }
     });
   }
 

@@ -8,6 +8,7 @@ import { Ctnl } from "../ctnl/ctnl.ts";
 import type { Mode } from "../modes/mode.ts";
 import { Reply } from "../modes/mode.ts";
 import { StatsMode } from "../modes/stats.ts";
+import { SyncMode } from "../sync/sync_mode.ts";
 import { DaemonLog } from "./log.ts";
 import { acquireLock, releaseLock } from "./lock.ts";
 import { applyScheduler } from "./scheduler.ts";
@@ -17,9 +18,6 @@ import { SystemdNotifier } from "./systemd.ts";
 import { detachStdio, isDaemonChild, reportFailure, reportReady, spawnDaemonChild } from "./daemonize.ts";
 
 const INIT_FAILED = "conntrackd cannot start, please review your configuration";
-
-/** Builds the mode for a configuration, or says why it cannot run here. */
-export type ModeFactory = (d: Daemon) => Mode | string;
 
 export class Daemon {
   readonly stats = new RuntimeStats();
@@ -34,7 +32,7 @@ export class Daemon {
   }
 
   /** init(): everything before the main loop. False after logging why it failed. */
-  async init(makeSyncMode: ModeFactory | null): Promise<boolean> {
+  async init(): Promise<boolean> {
     const { config, log } = this;
     const warning = applyScheduler(config.general.scheduler);
     if (warning) log.log("warning", warning);
@@ -53,20 +51,19 @@ export class Daemon {
     if (config.sync || config.stats) {
       const filter = new CtFilter(config.general.filter);
       const ctnl = this.ctnl = new Ctnl({ config, log, stats: this.stats, filter });
-      let mode: Mode | string;
-      if (config.stats) {
-        mode = new StatsMode({
-          hashLimit: config.general.hashLimit,
-          log,
-          stats: this.stats,
-          get: ctnl.get,
-          filter,
-        });
-      } else {
-        mode = makeSyncMode ? makeSyncMode(this) : "ctkit's conntrackd cannot run the Sync section yet";
-      }
-      if (typeof mode === "string") {
-        log.log("error", mode);
+      let mode: Mode;
+      try {
+        mode = config.stats
+          ? new StatsMode({
+            hashLimit: config.general.hashLimit,
+            log,
+            stats: this.stats,
+            get: ctnl.get,
+            filter,
+          })
+          : new SyncMode({ config, log, stats: this.stats, ctnl, filter });
+      } catch (e) {
+        log.log("error", e instanceof Error ? e.message : String(e));
         log.log("error", "initialization failed");
         return false;
       }
@@ -135,7 +132,6 @@ export class Daemon {
 export async function runDaemon(
   config: Config,
   daemonize: boolean,
-  makeSyncMode: ModeFactory | null,
 ): Promise<number> {
   // -d: a detached copy of this process does the work; this one reports how its start went.
   if (daemonize && !isDaemonChild()) return await spawnDaemonChild();
@@ -161,7 +157,7 @@ export async function runDaemon(
   const daemon = new Daemon(config, log);
   let ok = false;
   try {
-    ok = await daemon.init(makeSyncMode);
+    ok = await daemon.init();
   } catch (e) {
     log.log("error", e instanceof Error ? e.message : String(e));
   }
@@ -184,6 +180,7 @@ export async function runDaemon(
     log.log("notice", "-- starting in console mode --");
   }
   daemon.systemd.ready();
+  daemon.mode?.start?.();
   daemon.serve();
   return await new Promise<number>(() => {});
 }

@@ -67,6 +67,8 @@ export interface Mode {
    * mode does not know the request (counted as "local unknown request").
    */
   local(code: number, reply: Reply): Promise<boolean> | boolean;
+  /** Runs once the daemon is up (console or background): sync links, start-up resync. */
+  start?(): void;
   /** Work to do before the daemon exits. */
   kill(): void;
 }

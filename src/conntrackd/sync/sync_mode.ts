@@ -1,0 +1,563 @@
+// Sync mode (sync-mode.c): the internal cache (or bypass) fed by the kernel,
+// one of FTFW/NOTRACK/ALARM carrying its changes over the dedicated links, the
+// external cache (or direct injection) fed by the peers, commit, and the
+// control requests that act on all of it.
+import type { Conntrack, Expect } from "../../conntrack/model.ts";
+import type { Config, SyncConfig } from "../config/types.ts";
+import * as R from "../client/codes.ts";
+import {
+  type Cache,
+  type CacheHooks,
+  type CacheObject,
+  formatCacheStats,
+  formatCacheStatsExtended,
+  now,
+} from "../cache/cache.ts";
+import { dumpConntrackLine } from "../cache/ct_object.ts";
+import { dumpExpectLine } from "../cache/exp_object.ts";
+import { LinkWatcher, MultiChannel, pollFds } from "../channel/mod.ts";
+import type { Ctnl } from "../ctnl/ctnl.ts";
+import { KernelTable } from "../ctnl/kernel.ts";
+import type { CtFilter } from "../filter/mod.ts";
+import type { DaemonLog } from "../daemon/log.ts";
+import { formatTrafficStats, type RuntimeStats } from "../daemon/runtime_stats.ts";
+import type { CtHandler, ExpHandler, Mode, Reply } from "../modes/mode.ts";
+import { ORIGIN_COMMIT, ORIGIN_INJECT } from "../modes/mode.ts";
+import { writeDump } from "../modes/dump.ts";
+import { formatConntrack } from "../../conntrack/format/text.ts";
+import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
+import { AlarmProtocol, refreshDelayMs } from "./alarm.ts";
+import { Committer } from "./commit.ts";
+import { ExternalCache, type ExternalHandler, ExternalInject, formatInjectStats } from "./external.ts";
+import { FtfwProtocol } from "./ftfw.ts";
+import { bypassHandler, BypassStats, InternalCache, nodeOf } from "./internal.ts";
+import { NotrackProtocol } from "./notrack.ts";
+import type { SyncContext, SyncObject, SyncProtocol } from "./protocol.ts";
+import {
+  formatQueueStats,
+  Queue,
+  type QueueNode,
+  registerQueueStats,
+  unregisterQueueStats,
+} from "./queue.ts";
+import { SeqTracker } from "./sequence.ts";
+import { Transmitter } from "./tx.ts";
+import {
+  CT_DEL,
+  CT_NEW,
+  CT_UPD,
+  decodeMessages,
+  EXP_DEL,
+  EXP_NEW,
+  EXP_UPD,
+  type MessageHeader,
+  MSG_CTL,
+  MSG_DATA,
+  type NetworkStats,
+  newNetworkStats,
+} from "./wire/mod.ts";
+import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
+
+export interface SyncModeDeps {
+  config: Config;
+  log: DaemonLog;
+  stats: RuntimeStats;
+  ctnl: Ctnl;
+  filter: CtFilter;
+}
+
+const INT_MAX = 0x7fffffff;
+
+export class SyncMode implements Mode {
+  readonly populate: boolean;
+  readonly resync: boolean;
+  readonly ct: CtHandler;
+  readonly exp: ExpHandler | null;
+  private readonly sync: SyncConfig;
+  private readonly net: NetworkStats = newNetworkStats();
+  private readonly seq: SeqTracker;
+  private readonly channel: MultiChannel;
+  private readonly links: LinkWatcher;
+  private readonly tx: Transmitter;
+  private readonly txQueue: Queue;
+  private readonly protocol: SyncProtocol;
+  private readonly internal: InternalCache | null;
+  private readonly bypassStats = new BypassStats();
+  private readonly external: ExternalHandler;
+  private readonly committer: Committer;
+  private readonly commitSocket: KernelTable;
+  private readonly injectSocket: KernelTable | null;
+  private readonly expectations: boolean;
+  private resetTimer: ReturnType<typeof setTimeout> | undefined;
+  private xmitScheduled = false;
+  private running = true;
+
+  /** Throws Error with the reference's log text when a part cannot be set up. */
+  constructor(private readonly deps: SyncModeDeps) {
+    const { config, log } = deps;
+    const sync = this.sync = config.sync!;
+    this.expectations = sync.expectationSync !== false;
+    this.seq = new SeqTracker(this.net);
+    const limit = config.general.hashLimit;
+
+    // The creation order of the queues is the `-s queue` order, reversed: rsqueue, errorq, txqueue.
+    let rsQueue: Queue | null = null;
+    const ctx = this.context();
+    if (sync.mode === "FTFW") {
+      const ftfw = new FtfwProtocol(ctx, sync.resendQueueSize, sync.ackWindowSize);
+      rsQueue = ftfw.rsQueue;
+      this.protocol = ftfw;
+    } else if (sync.mode === "NOTRACK") this.protocol = new NotrackProtocol(ctx);
+    else this.protocol = new AlarmProtocol(ctx, sync.refreshTime);
+
+    const alarm = sync.mode === "ALARM";
+    const bypass = sync.mode === "NOTRACK" && sync.disableInternalCache;
+    this.populate = this.resync = !bypass;
+
+    try {
+      this.channel = MultiChannel.open(sync, {
+        log: (prio, msg) => log.log(prio, msg),
+      });
+    } catch (e) {
+      rsQueue?.destroy();
+      throw e instanceof Error ? e : new Error(`can't open channel socket: ${String(e)}`);
+    }
+    registerQueueStats(this.channel.errorQueue);
+    this.tx = new Transmitter(this.channel, sync.commitTimeout === 0, sync.tcpWindowTracking);
+    this.txQueue = new Queue("txqueue", INT_MAX, () => this.scheduleXmit());
+
+    if (bypass) {
+      log.log("notice", "disabling internal cache");
+      this.internal = null;
+      this.ct = bypassHandler(this.tx, this.bypassStats, () => this.scheduleFlush());
+      this.exp = null;
+    } else {
+      const hooks: CacheHooks<unknown> = alarm ? this.refreshHooks(sync.refreshTime) : {};
+      this.internal = new InternalCache(
+        limit,
+        (n) => this.protocol.enqueue(n),
+        deps.ctnl.get,
+        deps.filter,
+        hooks,
+      );
+      this.ct = this.internal.ctHandler;
+      this.exp = this.expectations ? this.internal.expHandler : null;
+    }
+
+    this.commitSocket = new KernelTable();
+    deps.ctnl.registerOrigin(this.commitSocket.portid, ORIGIN_COMMIT);
+    const opts = { commitTimeout: sync.commitTimeout, tcpWindowTracking: sync.tcpWindowTracking };
+    this.committer = new Committer(this.commitSocket, log, opts);
+    if (sync.disableExternalCache) {
+      log.log("notice", "disabling external cache");
+      this.injectSocket = new KernelTable();
+      deps.ctnl.registerOrigin(this.injectSocket.portid, ORIGIN_INJECT);
+      this.external = new ExternalInject(this.injectSocket, log, sync.tcpWindowTracking);
+    } else {
+      this.injectSocket = null;
+      this.external = new ExternalCache(limit, alarm ? this.expiryHooks(sync.cacheTimeout) : {});
+    }
+    try {
+      this.links = LinkWatcher.open();
+    } catch {
+      this.channel.close();
+      throw new Error("can't open interface watcher");
+    }
+  }
+
+  private context(): SyncContext {
+    // Fields are read lazily: the protocol is built before the channel exists.
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    return {
+      get tx() {
+        return self.tx;
+      },
+      get txQueue() {
+        return self.txQueue;
+      },
+      get seq() {
+        return self.seq;
+      },
+      get net() {
+        return self.net;
+      },
+      get log() {
+        return self.deps.log;
+      },
+      get bypass() {
+        return self.internal === null;
+      },
+      internalObjects: () => self.internal?.objects() ?? [],
+      sendKernelTable: () => self.sendKernelTable(),
+    };
+  }
+
+  /** ALARM: every internal entry goes out again at a random time within RefreshTime. */
+  private refreshHooks(refreshTime: number): CacheHooks<unknown> {
+    const timers = new Map<CacheObject<unknown>, ReturnType<typeof setTimeout>>();
+    const arm = (obj: CacheObject<unknown>) => {
+      clearTimeout(timers.get(obj));
+      timers.set(
+        obj,
+        setTimeout(() => {
+          arm(obj);
+          this.protocol.enqueue(nodeOf(obj));
+        }, refreshDelayMs(refreshTime)),
+      );
+    };
+    return {
+      added: arm,
+      updated: arm,
+      destroyed: (obj) => {
+        clearTimeout(timers.get(obj));
+        timers.delete(obj);
+      },
+    };
+  }
+
+  /** ALARM: external entries not refreshed within CacheTimeout are forgotten. */
+  private expiryHooks(cacheTimeout: number): CacheHooks<unknown> {
+    const timers = new Map<CacheObject<unknown>, { timer: ReturnType<typeof setTimeout>; at: number }>();
+    const arm = (obj: CacheObject<unknown>) => {
+      clearTimeout(timers.get(obj)?.timer);
+      const timer = setTimeout(() => {
+        timers.delete(obj);
+        const ec = this.external as ExternalCache;
+        const cache = (ec.ct.findKey(obj.key) === obj ? ec.ct : ec.exp) as Cache<unknown>;
+        cache.del(obj);
+        cache.freeObject(obj);
+      }, cacheTimeout * 1000);
+      timers.set(obj, { timer, at: Date.now() + cacheTimeout * 1000 });
+    };
+    this.expiresIn = (obj) => {
+      const t = timers.get(obj);
+      return t ? ` [expires in ${Math.trunc((t.at - Date.now()) / 1000)}s]` : "";
+    };
+    return {
+      added: arm,
+      updated: arm,
+      destroyed: (obj) => {
+        clearTimeout(timers.get(obj)?.timer);
+        timers.delete(obj);
+      },
+    };
+  }
+
+  private expiresIn: (obj: CacheObject<unknown>) => string = () => "";
+
+  /** Runs the transmit round once the current batch of work is done (the reference's tx eventfd). */
+  private scheduleXmit(): void {
+    if (this.xmitScheduled) return;
+    this.xmitScheduled = true;
+    queueMicrotask(() => {
+      this.xmitScheduled = false;
+      this.protocol.xmit();
+      this.tx.flush();
+    });
+  }
+
+  private flushScheduled = false;
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      this.tx.flush();
+    });
+  }
+
+  /** NOTRACK bypass `-B`/resync: the kernel table straight onto the wire. */
+  private sendKernelTable(): void {
+    const lister = new KernelTable();
+    lister.dumpConntracks((ct) => {
+      if (!this.deps.filter.rejects(ct, true)) this.tx.ct(CT_NEW, ct);
+    }).then(() => this.tx.flush())
+      .catch(() => this.deps.log.log("error", "can't dump kernel table"))
+      .finally(() => lister.close());
+  }
+
+  /** After the kernel side is up: receive from the links, and ask for a resync if configured. */
+  start(): void {
+    this.receiveLoop().catch((e) => {
+      this.deps.log.log("error", `sync receive failed: ${e instanceof Error ? e.message : String(e)}`);
+    });
+    if (this.sync.startupResync && this.sync.mode !== "ALARM") {
+      (this.protocol as FtfwProtocol | NotrackProtocol).requestResync();
+    }
+  }
+
+  private visitorFor(index: number) {
+    return {
+      recv: (h: MessageHeader) => {
+        const r = this.protocol.recv(h);
+        if (r === MSG_DATA || r === MSG_CTL) this.channel.markReceived(index);
+        return r;
+      },
+      ct: (h: MessageHeader, ct: Conntrack) => {
+        if (h.type === CT_NEW) this.external.ctNew(ct);
+        else if (h.type === CT_UPD) this.external.ctUpd(ct);
+        else if (h.type === CT_DEL) this.external.ctDel(ct);
+      },
+      exp: (h: MessageHeader, exp: Expect) => {
+        if (h.type === EXP_NEW) this.external.expNew(exp);
+        else if (h.type === EXP_UPD) this.external.expUpd(exp);
+        else if (h.type === EXP_DEL) this.external.expDel(exp);
+      },
+    };
+  }
+
+  private async receiveLoop(): Promise<void> {
+    const limit = this.deps.config.general.eventIterationLimit;
+    const visitors = this.channel.channels.map((_, i) => this.visitorFor(i));
+    while (this.running) {
+      const fds = [...this.channel.fds(), this.links.fd];
+      const ready = await pollFds(fds, -1);
+      if (!this.running) return;
+      for (const fd of ready) {
+        if (fd === this.links.fd) {
+          this.channel.handleLinkEvents(this.links);
+          continue;
+        }
+        const i = this.channel.channelOf(fd);
+        if (i < 0) continue;
+        this.channel.receive(i, (data) => {
+          decodeMessages(data, data.length, visitors[i], this.net);
+        }, limit);
+      }
+    }
+  }
+
+  private get ctExternal(): Cache<Conntrack> | null {
+    return this.external instanceof ExternalCache ? this.external.ct : null;
+  }
+
+  private get expExternal(): Cache<Expect> | null {
+    return this.external instanceof ExternalCache ? this.external.exp : null;
+  }
+
+  private cancelReset(): void {
+    clearTimeout(this.resetTimer);
+    this.resetTimer = undefined;
+  }
+
+  private flushInternal(): void {
+    this.internal?.ct.flush();
+  }
+
+  private async dumpCt(cache: Cache<Conntrack> | null, xml: boolean, reply: Reply): Promise<void> {
+    if (!cache) return;
+    const t = now(), ftfw = this.sync.mode === "FTFW";
+    await writeDump(
+      reply,
+      cache.values(),
+      (o) =>
+        ftfw && o.status === 3
+          ? null
+          : dumpConntrackLine(o, xml, t, xml ? "" : this.expiresIn(o as CacheObject<unknown>)),
+    );
+  }
+
+  private async dumpExp(cache: Cache<Expect> | null, xml: boolean, reply: Reply): Promise<void> {
+    if (!cache) return;
+    const t = now(), ftfw = this.sync.mode === "FTFW";
+    await writeDump(
+      reply,
+      cache.values(),
+      (o) =>
+        ftfw && o.status === 3
+          ? null
+          : dumpExpectLine(o, xml, t, xml ? "" : this.expiresIn(o as CacheObject<unknown>)),
+    );
+  }
+
+  /** `-i` in bypass mode: the kernel table itself, filtered. */
+  private async dumpKernel(reply: Reply): Promise<void> {
+    const lister = new KernelTable();
+    let text = "";
+    try {
+      await lister.dumpConntracks((ct) => {
+        if (!this.deps.filter.rejects(ct, true)) {
+          text += formatConntrack(ct, MSG_UNKNOWN, 0, null, 1024) + "\n";
+        }
+      });
+    } finally {
+      lister.close();
+    }
+    reply.write(text);
+  }
+
+  private internalCtStats(): string {
+    if (!this.internal) {
+      const s = this.bypassStats;
+      const u12 = (n: number) => String(n >>> 0).padStart(12);
+      return "internal bypass:\n" + `connections new:\t\t${u12(s.new)}\n` +
+        `connections updated:\t\t${u12(s.upd)}\n` + `connections destroyed:\t\t${u12(s.del)}\n\n`;
+    }
+    return formatCacheStats(this.internal.ct);
+  }
+
+  private externalCtStats(): string {
+    return this.external instanceof ExternalInject
+      ? formatInjectStats(this.external.stats)
+      : formatCacheStats((this.external as ExternalCache).ct);
+  }
+
+  private async commit(what: "ct" | "expect" | "all"): Promise<void> {
+    this.cancelReset();
+    const log = this.deps.log;
+    log.log(
+      "notice",
+      what === "ct"
+        ? "committing conntrack cache"
+        : what === "expect"
+        ? "committing expectation cache"
+        : "committing all external caches",
+    );
+    // DisableExternalCache: nothing to commit, the entries are in the kernel already.
+    if (!(this.external instanceof ExternalCache)) return;
+    const exp = this.expectations ? this.external.exp : null;
+    if (!(await this.committer.run(what, this.external.ct, exp))) {
+      log.log("notice", "commit already in progress, skipping");
+    }
+  }
+
+  async local(code: number, reply: Reply): Promise<boolean> {
+    const log = this.deps.log;
+    const ext = this.ctExternal;
+    switch (code) {
+      case R.CT_DUMP_INTERNAL:
+      case R.CT_DUMP_INT_XML:
+        if (this.internal) await this.dumpCt(this.internal.ct, code === R.CT_DUMP_INT_XML, reply);
+        else await this.dumpKernel(reply);
+        break;
+      case R.CT_DUMP_EXTERNAL:
+      case R.CT_DUMP_EXT_XML:
+        await this.dumpCt(ext, code === R.CT_DUMP_EXT_XML, reply);
+        break;
+      case R.CT_COMMIT:
+        await this.commit("ct");
+        break;
+      case R.RESET_TIMERS:
+        if (this.resetTimer === undefined) {
+          log.log("notice", `flushing conntrack table in ${this.sync.purgeTimeout} secs`);
+          this.resetTimer = setTimeout(() => this.resetFire(), this.sync.purgeTimeout * 1000);
+        }
+        break;
+      case R.CT_FLUSH_CACHE:
+        if (this.committer.running) {
+          log.log("error", "ignoring flush command, commit still in progress");
+          break;
+        }
+        this.cancelReset();
+        log.log("notice", "flushing caches");
+        this.flushInternal();
+        ext?.flush();
+        break;
+      case R.CT_FLUSH_INT_CACHE:
+        this.cancelReset();
+        log.log("notice", "flushing internal cache");
+        if (this.internal) this.internal.ct.flush();
+        else this.deps.ctnl.flushSelective();
+        break;
+      case R.CT_FLUSH_EXT_CACHE:
+        if (this.committer.running) {
+          log.log("error", "ignoring flush command, commit still in progress");
+          break;
+        }
+        log.log("notice", "flushing external cache");
+        ext?.flush();
+        break;
+      case R.STATS:
+        reply.write(this.internalCtStats());
+        reply.write(this.externalCtStats());
+        reply.write(formatTrafficStats(this.deps.stats));
+        reply.write(this.channel.formatStats());
+        reply.write(formatSyncStats(this.net));
+        break;
+      case R.STATS_NETWORK:
+        reply.write(formatNetworkStats(this.net));
+        reply.write(this.channel.formatStats());
+        break;
+      case R.STATS_CACHE:
+        if (this.internal) reply.write(formatCacheStatsExtended(this.internal.ct));
+        else reply.write(this.internalCtStats());
+        if (ext) reply.write(formatCacheStatsExtended(ext));
+        else reply.write(this.externalCtStats());
+        break;
+      case R.STATS_LINK:
+        reply.write(this.channel.formatLinkStats(this.links));
+        break;
+      case R.STATS_QUEUE:
+        reply.write(formatQueueStats());
+        break;
+      case R.EXP_STATS:
+        if (!this.expectations) break;
+        if (this.internal) reply.write(formatCacheStats(this.internal.exp));
+        if (this.external instanceof ExternalCache) reply.write(formatCacheStats(this.external.exp));
+        else reply.write(formatInjectStats((this.external as ExternalInject).expStats));
+        reply.write(formatTrafficStats(this.deps.stats));
+        reply.write(this.channel.formatStats());
+        reply.write(formatSyncStats(this.net));
+        break;
+      case R.EXP_DUMP_INTERNAL:
+        if (this.expectations) await this.dumpExp(this.internal?.exp ?? null, false, reply);
+        break;
+      case R.EXP_DUMP_EXTERNAL:
+        if (this.expectations) await this.dumpExp(this.expExternal, false, reply);
+        break;
+      case R.EXP_DUMP_INT_XML:
+        await this.dumpExp(this.internal?.exp ?? null, true, reply);
+        break;
+      case R.EXP_DUMP_EXT_XML:
+        await this.dumpExp(this.expExternal, true, reply);
+        break;
+      case R.EXP_COMMIT:
+        if (this.expectations) await this.commit("expect");
+        break;
+      case R.ALL_FLUSH_CACHE:
+        if (this.committer.running) {
+          log.log("error", "ignoring flush command, commit still in progress");
+          break;
+        }
+        this.cancelReset();
+        log.log("notice", "flushing caches");
+        this.flushInternal();
+        ext?.flush();
+        if (this.expectations) {
+          this.internal?.exp.flush();
+          this.expExternal?.flush();
+        }
+        break;
+      case R.ALL_COMMIT:
+        await this.commit("all");
+        break;
+      default:
+        this.protocol.local(code, reply);
+    }
+    return true;
+  }
+
+  /** `-t` fired: flush the kernel table (selectively) and the internal cache. */
+  private resetFire(): void {
+    this.resetTimer = undefined;
+    this.deps.stats.kernelTableFlush++;
+    this.deps.log.log("notice", "flushing kernel conntrack table (scheduled)");
+    this.deps.ctnl.flushSelective();
+    this.flushInternal();
+  }
+
+  kill(): void {
+    this.running = false;
+    this.cancelReset();
+    this.protocol.kill();
+    this.channel.close();
+    this.links.close();
+    unregisterQueueStats(this.channel.errorQueue);
+    this.txQueue.destroy();
+    this.commitSocket.close();
+    this.injectSocket?.close();
+  }
+}
+
+export type { QueueNode, SyncObject };

@@ -1,0 +1,62 @@
+// Builds sync messages and hands them to the active link. Sequence numbers
+// are assigned here, at transmit time, from one counter that starts at the
+// Unix time (retransmissions get fresh numbers), as the reference does.
+import type { Conntrack, Expect } from "../../conntrack/model.ts";
+import type { MultiChannel } from "../channel/mod.ts";
+import { addFlags, CT_MSG_MAX, encodeControl, encodeCt, encodeExp, setSeq } from "./wire/mod.ts";
+
+export class Transmitter {
+  private seq = 0;
+  private seqSet = false;
+  private readonly scratch = new Uint8Array(CT_MSG_MAX);
+
+  constructor(
+    private readonly channel: MultiChannel,
+    /** Timeouts travel only when CommitTimeout is 0. */
+    private readonly withTimeout: boolean,
+    private readonly tcpWindowTracking: boolean,
+  ) {}
+
+  private nextSeq(): number {
+    if (!this.seqSet) {
+      this.seqSet = true;
+      this.seq = Math.floor(Date.now() / 1000) >>> 0;
+    }
+    const s = this.seq;
+    this.seq = (this.seq + 1) >>> 0;
+    return s;
+  }
+
+  /** Sends a conntrack message; returns the sequence number it got. */
+  ct(type: number, ct: Conntrack, flags = 0): number {
+    const out = this.scratch;
+    const len = encodeCt(out, 0, type, ct, {
+      withTimeout: this.withTimeout,
+      tcpWindowTracking: this.tcpWindowTracking,
+    });
+    return this.finish(len, flags);
+  }
+
+  exp(type: number, exp: Expect, flags = 0): number {
+    const len = encodeExp(this.scratch, 0, type, exp, { withTimeout: this.withTimeout });
+    return this.finish(len, flags);
+  }
+
+  /** A control message (ACK/NACK/RESYNC with a range, ALIVE without). */
+  control(flags: number, from = 0, to = 0): number {
+    const len = encodeControl(this.scratch, 0, flags, from, to);
+    return this.finish(len, 0);
+  }
+
+  private finish(len: number, flags: number): number {
+    const seq = this.nextSeq();
+    setSeq(this.scratch, 0, seq);
+    if (flags) addFlags(this.scratch, 0, flags);
+    this.channel.send(this.scratch.subarray(0, len));
+    return seq;
+  }
+
+  flush(): void {
+    this.channel.flush();
+  }
+}
