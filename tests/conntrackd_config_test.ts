@@ -333,11 +333,10 @@ Deno.test("warnings keep the reference's wording", () => {
     "Now `nack' mode is called `ftfw'. Please, update your conntrackd.conf file.",
     "`CommitTimeout' can't be combined with `DisableExternalCache', ignoring this option. " +
     "Fix your configuration file.",
-    "NetlinkBufferSize is either not set or is greater than NetlinkBufferSizeMaxGrowth. " +
-    "Using current system buffer size",
   ]);
   assertEquals(cfg.sync?.commitTimeout, 0);
-  assertEquals(parseConfig("Sync { }", "f").warnings, [
+  assertEquals(parseConfig("Sync { }", "f").warnings, []);
+  assertEquals(parseConfig("Sync { }", "f").startupWarnings, [
     "No synchronization mode specified. Defaulting to FT-FW mode.",
   ]);
 });

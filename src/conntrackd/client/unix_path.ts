@@ -27,6 +27,9 @@ export function readUnixPath(configPath: string): UnixPathResult | null {
     return { path: cfg.general.unix.path, output, config: cfg };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
+    if (e.bareExit !== undefined) {
+      return { path: "", output: [{ stream: "stderr", text: e.message + "\n" }], exitStatus: e.bareExit };
+    }
     // Line 0: the file could not be opened.
     if (e.line === 0) return null;
     // The reference's log-line form, with ctkit's clearer `file:line: what is wrong`.

@@ -25,6 +25,7 @@ const or = (v: number, dflt: number) => v === 0 ? dflt : v;
 export function applyDefaults(d: Draft, file: string, warnings: string[]): Config {
   const g = d.general;
   const out: string[] = [...warnings];
+  const startup: string[] = [];
   const cfg: Config = {
     file,
     general: {
@@ -45,28 +46,22 @@ export function applyDefaults(d: Draft, file: string, warnings: string[]): Confi
       filter: g.filter,
       commitSteps: DEFAULTS.commitSteps,
     },
-    sync: d.sync.present ? syncConfig(d, out) : null,
+    sync: d.sync.present ? syncConfig(d, out, startup) : null,
     stats: d.stats.present ? { logFile: d.stats.logFile, syslog: d.stats.syslog } : null,
     helper: d.helper.present ? { setup: d.helper.setup, types: d.helper.types } : null,
     warnings: out,
+    startupWarnings: startup,
   };
-  // Only the event-driven Sync/Stats modes open the netlink event socket that uses the buffer size.
-  const usesEvents = (cfg.sync || cfg.stats) && g.pollSecs === null;
-  if (usesEvents && g.netlinkBufferSize !== 0 && g.netlinkBufferSize > g.netlinkBufferSizeMaxGrowth) {
-    out.push(
-      "NetlinkBufferSize is either not set or is greater than NetlinkBufferSizeMaxGrowth. " +
-        "Using current system buffer size",
-    );
-  }
   return cfg;
 }
 
-function syncConfig(d: Draft, warnings: string[]): SyncConfig {
+function syncConfig(d: Draft, warnings: string[], startup: string[]): SyncConfig {
   const s = d.sync;
   // Several Mode blocks may be given; the reference tests FTFW, then ALARM, then NOTRACK.
   let mode: SyncModeName | undefined = (["FTFW", "ALARM", "NOTRACK"] as const).find((m) => s.modes.has(m));
   if (!mode) {
-    warnings.push("No synchronization mode specified. Defaulting to FT-FW mode.");
+    // Logged by the daemon when sync mode starts (init_sync), never by the client.
+    startup.push("No synchronization mode specified. Defaulting to FT-FW mode.");
     mode = "FTFW";
   }
   let commitTimeout = s.commitTimeout;

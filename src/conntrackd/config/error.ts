@@ -2,7 +2,13 @@
 
 /** A configuration problem; `toString()` gives `file:line: what is wrong`. */
 export class ConfigError extends Error {
-  constructor(readonly file: string, readonly line: number, message: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+    /** Set when the reference prints the message bare (no log prefix) and exits with this status. */
+    readonly bareExit?: number,
+  ) {
     super(message);
     this.name = "ConfigError";
   }

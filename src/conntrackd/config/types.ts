@@ -187,4 +187,6 @@ export interface Config {
   helper: HelperConfig | null;
   /** Warnings the reference prints while reading the file or at start-up (its wording). */
   warnings: string[];
+  /** Warnings only the daemon logs, while its mode starts (the client never prints them). */
+  startupWarnings: string[];
 }

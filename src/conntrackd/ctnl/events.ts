@@ -19,6 +19,9 @@ import {
 import { MmsgBatch } from "../../netlink/mmsg.ts";
 import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
 
+/** How long a flood of events may hold the loop before other work gets a turn. */
+const YIELD_AFTER_MS = 20;
+
 /** NETLINK_BROADCAST_SEND_ERROR: the kernel reports failed event deliveries to the sender. */
 const NETLINK_BROADCAST_SEND_ERROR = 4;
 
@@ -78,8 +81,9 @@ export class EventSocket {
   }
 
   /**
-   * Receives and dispatches events until closed. After about `iterationLimit`
-   * events it yields to the event loop so the control socket and timers run.
+   * Receives and dispatches events until closed. After at least `iterationLimit`
+   * events and 20 ms of continuous work it yields to the event loop so the
+   * control socket and timers run.
    */
   async run(sink: EventSink, iterationLimit: number): Promise<void> {
     const visit = (
@@ -101,7 +105,7 @@ export class EventSocket {
     const batch = this.batch;
     while (!this.closed) {
       await this.sock.waitReadable(-1);
-      let handled = 0;
+      let handled = 0, since = performance.now();
       while (!this.closed) {
         let k: number;
         try {
@@ -122,9 +126,12 @@ export class EventSocket {
           }
         }
         handled += k;
-        if (handled >= iterationLimit) {
+        // Draining fast is what keeps the kernel buffer from overrunning: only a
+        // long flood (not one burst) gives the control socket and timers a turn.
+        if (handled >= iterationLimit && performance.now() - since > YIELD_AFTER_MS) {
           handled = 0;
           await yieldToLoop();
+          since = performance.now();
         }
         if (k < batch.count) break;
       }

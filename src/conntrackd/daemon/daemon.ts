@@ -15,7 +15,17 @@ import { applyScheduler } from "./scheduler.ts";
 import { LocalServer } from "./local_server.ts";
 import { formatRuntimeStats, RuntimeStats } from "./runtime_stats.ts";
 import { SystemdNotifier } from "./systemd.ts";
-import { detachStdio, isDaemonChild, reportFailure, reportReady, spawnDaemonChild } from "./daemonize.ts";
+import {
+  changeToRootDir,
+  closeStdin,
+  detachStdio,
+  enterDaemonSession,
+  isDaemonChild,
+  reportFailure,
+  reportReady,
+  setDaemonUmask,
+  spawnDaemonChild,
+} from "./daemonize.ts";
 
 const INIT_FAILED = "conntrackd cannot start, please review your configuration";
 
@@ -135,13 +145,17 @@ export async function runDaemon(
 ): Promise<number> {
   // -d: a detached copy of this process does the work; this one reports how its start went.
   if (daemonize && !isDaemonChild()) return await spawnDaemonChild();
+  enterDaemonSession();
+  // Files the daemon creates (socket, logs, lock) are private to root, as with the reference.
+  setDaemonUmask();
   const g = config.general;
   const opened = DaemonLog.open({
     logFile: g.logFile,
     syslog: g.syslog,
     statsLogFile: config.stats?.logFile ?? null,
     statsSyslog: config.stats?.syslog ?? null,
-    console: true,
+    // A daemon (-d) writes only to its log once the log is open, as dlog() does.
+    console: !daemonize,
   });
   if (!opened.ok) {
     await Deno.stderr.write(new TextEncoder().encode(opened.message));
@@ -168,13 +182,14 @@ export async function runDaemon(
     releaseLock(g.lockFile);
     return failed(1);
   }
-  Deno.chdir("/");
+  const chdirWarning = changeToRootDir();
+  if (chdirWarning) log.log("warning", chdirWarning);
+  closeStdin();
   const watchdogWarning = daemon.systemd.startWatchdog();
   if (watchdogWarning) log.log("warning", watchdogWarning);
   if (isDaemonChild()) {
     reportReady();
     detachStdio();
-    log.setConsole(false);
     log.log("notice", "-- starting in daemon mode --");
   } else {
     log.log("notice", "-- starting in console mode --");
@@ -182,6 +197,9 @@ export async function runDaemon(
   daemon.systemd.ready();
   daemon.mode?.start?.();
   daemon.serve();
+  // Runs until a signal or -k calls Deno.exit(); this timer keeps the process
+  // alive even with nothing else to wait on (no control socket, no kernel side).
+  setInterval(() => {}, 1 << 30);
   return await new Promise<number>(() => {});
 }
 

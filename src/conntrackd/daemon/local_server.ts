@@ -10,11 +10,15 @@ const CHUNK = 1 << 16;
 const encoder = new TextEncoder();
 
 export class LocalServer {
-  private constructor(private readonly listener: Deno.Listener, readonly path: string) {}
+  private constructor(private readonly listener: Deno.Listener | null, readonly path: string) {}
 
-  /** Binds the path (an old socket file is removed first, as the reference unlinks it). */
+  /**
+   * Binds the path (an old socket file is removed first, as the reference unlinks it).
+   * Without `UNIX Path` the reference's bind() autobinds to an unreachable abstract
+   * address and the daemon runs on without a control socket: so does this one.
+   */
   static create(path: string): LocalServer {
-    if (path === "") throw new Error("UNIX Path is not set");
+    if (path === "") return new LocalServer(null, path);
     try {
       Deno.removeSync(path);
     } catch { /* nothing to remove */ }
@@ -26,6 +30,7 @@ export class LocalServer {
 
   /** Accepts connections until closed; `onReadFailed` counts connections that sent no request. */
   async serve(handle: RequestHandler, onReadFailed: () => void): Promise<void> {
+    if (!this.listener) return;
     for (;;) {
       let conn: Deno.Conn;
       try {
@@ -54,6 +59,7 @@ export class LocalServer {
 
   /** Closes the socket and removes its file. */
   close(): void {
+    if (!this.listener) return;
     try {
       this.listener.close();
     } catch { /* already closed */ }

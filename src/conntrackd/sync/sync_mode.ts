@@ -96,6 +96,7 @@ export class SyncMode implements Mode {
   constructor(private readonly deps: SyncModeDeps) {
     const { config, log } = deps;
     const sync = this.sync = config.sync!;
+    for (const w of config.startupWarnings) log.log("warning", w);
     this.expectations = sync.expectationSync !== false;
     this.seq = new SeqTracker(this.net);
     const limit = config.general.hashLimit;
