@@ -138,6 +138,13 @@ const REF_ICMP_ZONE =
   "100000646b01e37e000c00000a0000050a0000060008000500000008000500020100000000050016080000" +
   "00000500170000000000060018ca040000000800060000012c00080007000000000010001f0000000000000000" +
   "000000000006002000070000";
+// ICMP echo behind SNAT (conntrack -I --src-nat sets both *_NAT_DONE bits): the
+// library's l4 union comparison makes both SPAT and DPAT go out, with value 0
+// because an ICMP reply tuple has no port attributes.
+const REF_ICMP_SNAT =
+  "100000746b01e55e000c00000a0000070a000008000800050000019800050002010000000005001608000000" +
+  "0005001700000000000600184d000000000800060000012c00080007000000000008000cc00002010006000e0000" +
+  "00000006000f000000000010001f000000000000000000000000";
 const REF_SCTP6 = "1000007c6b01e37f0024000120010db800000000000000000000000120010db80000000000000000000000" +
   "02000800050000000800050002840000000008000300050006000500110400000000080012010000000008001302" +
   "000000000800060000012c00080007000000000010001f000000000000000000000000";
@@ -179,8 +186,36 @@ Deno.test("golden: reference datagrams decode to the entries conntrack -I made",
   );
   strictEqual(sctp.state, 4);
   strictEqual(sctp.sctpVtagOrig, 0x01000000);
+  // the kernel entry behind REF_ICMP_SNAT, as ctkit's netlink decoder gives it
+  const icmpSnat = conntrack({
+    orig: tuple({
+      l3: 2,
+      src: "10.0.0.7",
+      dst: "10.0.0.8",
+      proto: IPPROTO_ICMP,
+      icmpType: 8,
+      icmpCode: 0,
+      icmpId: 77,
+    }),
+    reply: tuple({
+      l3: 2,
+      src: "10.0.0.8",
+      dst: "192.0.2.1",
+      proto: IPPROTO_ICMP,
+      icmpType: 0,
+      icmpCode: 0,
+      icmpId: 77,
+    }),
+    status: 0x198,
+    timeout: 300,
+    mark: 0,
+    synproxy: { its: 0, isn: 0, tsoff: 0 },
+  });
+  strictEqual(encodeCtHex(W.CT_NEW, icmpSnat, { withTimeout: true }, 0, 0x6b01e55e), REF_ICMP_SNAT);
+  assertEquals(receive(unhex(REF_ICMP_SNAT)).cts[0].snat, { addr: "192.0.2.1", port: 0 });
+  assertEquals(receive(unhex(REF_ICMP_SNAT)).cts[0].dnat, { addr: undefined, port: 0 });
   // re-encoding the decoded objects gives the reference's bytes back
-  for (const ref of [REF_UDP_NAT, REF_ICMP_ZONE, REF_SCTP6]) {
+  for (const ref of [REF_UDP_NAT, REF_ICMP_ZONE, REF_SCTP6, REF_ICMP_SNAT]) {
     const r = receive(unhex(ref));
     strictEqual(encodeCtHex(r.headers[0].type, r.cts[0], { withTimeout: true }, 0, r.headers[0].seq), ref);
   }

@@ -241,13 +241,11 @@ function putNat(out: Uint8Array, p: number, ct: Conntrack): number {
       p = putAddr(out, p, v6 ? NTA_DNAT_IPV6 : NTA_DNAT_IPV4, v6, rsrc);
     }
   }
+  // Decided on the raw l4 unions; the value sent is the reply's port attribute,
+  // 0 when its tuple has none (ICMP).
   const proto = o.proto;
-  if (srcDone && l4dst(r, proto) !== l4src(o, proto)) {
-    p = putU16Swapped(out, p, NTA_SPAT_PORT, l4dst(r, proto));
-  }
-  if (dstDone && l4src(r, proto) !== l4dst(o, proto)) {
-    p = putU16Swapped(out, p, NTA_DPAT_PORT, l4src(r, proto));
-  }
+  if (srcDone && l4dst(r, proto) !== l4src(o, proto)) p = putU16Swapped(out, p, NTA_SPAT_PORT, r.dport ?? 0);
+  if (dstDone && l4src(r, proto) !== l4dst(o, proto)) p = putU16Swapped(out, p, NTA_DPAT_PORT, r.sport ?? 0);
   return p;
 }
 
