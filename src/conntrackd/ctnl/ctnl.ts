@@ -12,6 +12,7 @@ import {
   NF_NETLINK_CONNTRACK_UPDATE,
 } from "../../netlink/constants.ts";
 import { strerror } from "../../../ffi/libc.ts";
+import { NetlinkError } from "../../netlink/socket.ts";
 import type { Config } from "../config/types.ts";
 import * as R from "../client/codes.ts";
 import { attachKernelFilter, buildKernelFilter, CtFilter, expectHelperAccepted } from "../filter/mod.ts";
@@ -217,8 +218,13 @@ export class Ctnl {
   private async overrunResync(): Promise<void> {
     this.resyncTimer = undefined;
     this.deps.stats.kernelTableResync++;
-    await this.resyncTable.dumpConntracks((ct) => this.mode.ct.resync(ct));
-    await this.mode.ct.purge();
+    try {
+      await this.resyncTable.dumpConntracks((ct) => this.mode.ct.resync(ct));
+      await this.mode.ct.purge();
+    } catch (e) {
+      // Another overrun will schedule another resync; the daemon carries on.
+      this.deps.log.log("error", `resync with the kernel failed: ${describe(e)}`);
+    }
   }
 
   private async pollTick(): Promise<void> {
@@ -234,7 +240,7 @@ export class Ctnl {
         });
       }
     } catch (e) {
-      this.deps.log.log("error", `polling failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.deps.log.log("error", `polling failed: ${describe(e)}`);
     }
     const secs = this.deps.config.general.pollSecs;
     if (secs !== null) this.pollTimer = setTimeout(() => this.pollTick(), secs * 1000);
@@ -336,4 +342,10 @@ export class Ctnl {
     clearTimeout(this.resyncTimer);
     clearTimeout(this.pollTimer);
   }
+}
+
+/** A failure as a log line: netlink errors by their C text. */
+function describe(e: unknown): string {
+  if (e instanceof NetlinkError) return strerror(e.errno);
+  return e instanceof Error ? e.message : String(e);
 }

@@ -24,6 +24,13 @@ import type { Conntrack, Expect } from "../../conntrack/model.ts";
 
 /** Entries per batched request (each request is a few hundred bytes). */
 const BATCH = 256;
+/** GETs per batch: each is answered by the entry and an ACK. */
+const GET_BATCH = 64;
+/**
+ * Receive buffer of request sockets: a batch's ACKs (and GET replies) must all
+ * fit, or the kernel drops some (ENOBUFS) and the batch cannot be accounted for.
+ */
+const REQUEST_RCVBUF = 1 << 21;
 
 /** A netlink socket for requests, with its own dump buffers so dumps on several sockets can overlap. */
 export class KernelTable {
@@ -33,6 +40,7 @@ export class KernelTable {
 
   constructor() {
     this.sock = NetlinkSocket.open(0);
+    this.sock.setReceiveBuffer(REQUEST_RCVBUF);
   }
 
   /** The socket's netlink port id: events it causes carry it (origin detection). */
@@ -94,8 +102,8 @@ export class KernelTable {
     missing: (cached: Conntrack) => void,
   ): Promise<void> {
     return this.serial(() => {
-      for (let i = 0; i < cts.length; i += BATCH) {
-        const part = cts.slice(i, i + BATCH);
+      for (let i = 0; i < cts.length; i += GET_BATCH) {
+        const part = cts.slice(i, i + GET_BATCH);
         const b = new MessageBuilder(part.length * 160);
         const seqs: number[] = [];
         for (const ct of part) {

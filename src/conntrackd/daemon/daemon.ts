@@ -169,6 +169,15 @@ export async function runDaemon(
     return failed(1);
   }
   const daemon = new Daemon(config, log);
+  // A failure in one request or timer must not take the daemon (and its caches) down.
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    log.log("error", `internal error: ${errorText(e.reason)}`);
+  });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    log.log("error", `internal error: ${errorText(e.error)}`);
+  });
   let ok = false;
   try {
     ok = await daemon.init();
@@ -201,6 +210,10 @@ export async function runDaemon(
   // alive even with nothing else to wait on (no control socket, no kernel side).
   setInterval(() => {}, 1 << 30);
   return await new Promise<number>(() => {});
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
 function failed(status: number): number {
