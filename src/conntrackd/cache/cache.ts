@@ -8,18 +8,39 @@ export const C_OBJ_NEW = 1;
 export const C_OBJ_ALIVE = 2;
 export const C_OBJ_DEAD = 3;
 
-export interface CacheObject<T> {
-  readonly key: string;
-  value: T;
-  status: number;
+/** Packs cached values (e.g. conntracks into short strings) to keep big caches small. */
+export interface ValueCodec<T> {
+  encode(value: T): unknown;
+  decode(data: unknown): T;
+}
+
+/**
+ * One cached entry. With a codec, `value` decodes a fresh copy on every read
+ * and a write re-encodes: change a copy, then assign it back.
+ */
+export class CacheObject<T> {
+  status = 0;
   /** Seconds since the epoch when the object entered the cache ("[active since Ns]"). */
-  lifetime: number;
+  lifetime = 0;
   /** Seconds since the epoch of the last update (commit estimates timeouts from it). */
-  lastupdate: number;
+  lastupdate = 0;
   /** Per-mode extension (sync modes keep their queue/timer state here). */
-  ext: unknown;
+  ext: unknown = undefined;
   /** References: the cache's own, plus one per queue holding the object. */
-  refcnt: number;
+  refcnt = 0;
+  private data: unknown;
+
+  constructor(readonly key: string, value: T, private readonly codec: ValueCodec<T> | null) {
+    this.data = codec ? codec.encode(value) : value;
+  }
+
+  get value(): T {
+    return this.codec ? this.codec.decode(this.data) : this.data as T;
+  }
+
+  set value(v: T) {
+    this.data = this.codec ? this.codec.encode(v) : v;
+  }
 }
 
 /** What a mode attaches to cache objects (the reference's cache extras and features). */
@@ -70,6 +91,7 @@ export class Cache<T> {
     readonly limit: number,
     readonly ops: CacheOps<T>,
     readonly hooks: CacheHooks<T> = {},
+    private readonly codec: ValueCodec<T> | null = null,
   ) {}
 
   get size(): number {
@@ -87,7 +109,7 @@ export class Cache<T> {
   /** A new object for `value` (not yet in the table); the value is owned by the cache from now on. */
   newObject(value: T, key = this.ops.keyOf(value)): CacheObject<T> {
     this.stats.objects++;
-    return { key, value, status: 0, lifetime: 0, lastupdate: 0, ext: undefined, refcnt: 0 };
+    return new CacheObject(key, value, this.codec);
   }
 
   /** Releases an object that is not (or no longer) in the table. */
@@ -113,7 +135,9 @@ export class Cache<T> {
   }
 
   update(obj: CacheObject<T>, value: T): void {
-    this.ops.merge(obj.value, value);
+    const cur = obj.value;
+    this.ops.merge(cur, value);
+    obj.value = cur;
     this.hooks.updated?.(obj);
     this.stats.updOk++;
     obj.lastupdate = now();

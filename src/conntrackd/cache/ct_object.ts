@@ -6,7 +6,8 @@ import { Conntrack, IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../../conntrack/model.t
 import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { O_XML } from "../../conntrack/command.ts";
-import type { CacheObject, CacheOps } from "./cache.ts";
+import type { CacheObject, CacheOps, ValueCodec } from "./cache.ts";
+import { decodeRecord, encodeRecord } from "./ct_record.ts";
 
 /** The cache key of a conntrack: its original tuple and zones. */
 export function ctKey(ct: Conntrack): string {
@@ -65,6 +66,12 @@ export function mergeConntrack(stored: Conntrack, update: Conntrack): void {
 
 export const ctCacheOps: CacheOps<Conntrack> = { keyOf: ctKey, merge: mergeConntrack };
 
+/** Conntracks are cached as compact records (ct_record.ts). */
+export const ctCodec: ValueCodec<Conntrack> = {
+  encode: encodeRecord,
+  decode: (data) => decodeRecord(data as string),
+};
+
 /** Attributes conntrackd never caches (cache_object_new on a stripped copy). */
 export function stripVolatile(ct: Conntrack, keepTimeout: boolean): void {
   ct.countersOrig = undefined;
@@ -84,7 +91,7 @@ export function dumpConntrackLine(
   nowSecs: number,
   suffix = "",
 ): string {
-  // The cached timeout is not shown; it stays cached (commit estimates from it).
+  // The cached timeout is not shown, but stays cached (commit estimates from it).
   const ct = obj.value, timeout = ct.timeout;
   ct.timeout = undefined;
   // The reference prints into a 1024-byte buffer before appending the suffixes.

@@ -4,7 +4,7 @@ import type { Conntrack } from "../../conntrack/model.ts";
 import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
-import { ctCacheOps, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
+import { ctCacheOps, ctCodec, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
 import * as R from "../client/codes.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtFilter } from "../filter/mod.ts";
@@ -34,7 +34,7 @@ export class StatsMode implements Mode {
   readonly ct: CtHandler;
 
   constructor(private readonly deps: StatsModeDeps) {
-    const cache = this.cache = new Cache<Conntrack>("stats", deps.hashLimit, ctCacheOps);
+    const cache = this.cache = new Cache<Conntrack>("stats", deps.hashLimit, ctCacheOps, {}, ctCodec);
     const populate = (ct: Conntrack) => {
       stripVolatile(ct, false);
       cache.updateForce(ct);

@@ -8,7 +8,7 @@ import { formatExpect } from "../../conntrack/format/expect.ts";
 import { strerror } from "../../../ffi/libc.ts";
 import { EEXIST, ENOENT } from "../../netlink/constants.ts";
 import { Cache, type CacheHooks } from "../cache/cache.ts";
-import { ctCacheOps } from "../cache/ct_object.ts";
+import { ctCacheOps, ctCodec } from "../cache/ct_object.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { Logger } from "../modes/mode.ts";
@@ -28,7 +28,7 @@ export class ExternalCache implements ExternalHandler {
   readonly exp: Cache<Expect>;
 
   constructor(limit: number, hooks: CacheHooks<unknown>) {
-    this.ct = new Cache<Conntrack>("external", limit, ctCacheOps, hooks as CacheHooks<Conntrack>);
+    this.ct = new Cache<Conntrack>("external", limit, ctCacheOps, hooks as CacheHooks<Conntrack>, ctCodec);
     this.exp = new Cache<Expect>("external", limit, expCacheOps, hooks as CacheHooks<Expect>);
   }
 

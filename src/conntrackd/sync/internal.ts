@@ -5,7 +5,7 @@
 // straight out (internal_bypass.c).
 import { Conntrack, type Expect, newTuple } from "../../conntrack/model.ts";
 import { C_OBJ_DEAD, Cache, type CacheHooks, type CacheObject } from "../cache/cache.ts";
-import { ctCacheOps } from "../cache/ct_object.ts";
+import { ctCacheOps, ctCodec } from "../cache/ct_object.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtHandler, ExpHandler } from "../modes/mode.ts";
@@ -65,6 +65,7 @@ export class InternalCache {
       limit,
       ctCacheOps,
       nodeHooks(false, hooks as CacheHooks<Conntrack>, () => ct),
+      ctCodec,
     );
     const exp: Cache<Expect> = this.exp = new Cache<Expect>(
       "internal",
