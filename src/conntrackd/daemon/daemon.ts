@@ -144,7 +144,12 @@ export async function runDaemon(
   daemonize: boolean,
 ): Promise<number> {
   // -d: a detached copy of this process does the work; this one reports how its start went.
-  if (daemonize && !isDaemonChild()) return await spawnDaemonChild();
+  if (daemonize && !isDaemonChild()) {
+    // sd_ct_mainpid: the foreground process tells systemd which process the daemon is.
+    return await spawnDaemonChild({
+      onReady: (pid) => new SystemdNotifier(config.general.systemd).mainPid(pid),
+    });
+  }
   enterDaemonSession();
   // Files the daemon creates (socket, logs, lock) are private to root, as with the reference.
   setDaemonUmask();
