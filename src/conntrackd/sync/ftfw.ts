@@ -229,7 +229,10 @@ export class FtfwProtocol implements SyncProtocol {
       if (n.kind === "ctl") {
         const c = n.data as ControlMessage;
         c.flags |= this.helloFlags();
-        c.seq = tx.control(c.flags, c.from, c.to);
+        // The node carries the seq too: ACK/NACK ranges match resend-queue nodes by n.seq, so a
+        // control node left at 0 was never released by an ACK nor resent on a NACK (a lost NACK
+        // then left its gap unrecovered for good).
+        c.seq = n.seq = tx.control(c.flags, c.from, c.to);
         if (c.flags & (F_ACK | F_NACK | F_RESYNC)) this.keep(n);
         else freeControlNode(n);
       } else {
