@@ -9,6 +9,7 @@ import type { Mode } from "../modes/mode.ts";
 import { Reply } from "../modes/mode.ts";
 import { StatsMode } from "../modes/stats.ts";
 import { SyncMode } from "../sync/sync_mode.ts";
+import { HelperMode } from "../helpers/mode.ts";
 import { DaemonLog } from "./log.ts";
 import { acquireLock, releaseLock } from "./lock.ts";
 import { applyScheduler } from "./scheduler.ts";
@@ -33,6 +34,7 @@ export class Daemon {
   readonly stats = new RuntimeStats();
   ctnl: Ctnl | null = null;
   mode: Mode | null = null;
+  helpers: HelperMode | null = null;
   private server: LocalServer | null = null;
   private stopping = false;
   readonly systemd: SystemdNotifier;
@@ -54,10 +56,6 @@ export class Daemon {
     }
     Deno.addSignalListener("SIGINT", () => this.kill());
     Deno.addSignalListener("SIGTERM", () => this.kill());
-    if (config.helper) {
-      log.log("error", "user-space helpers (the Helper section) are not supported by ctkit yet");
-      return false;
-    }
     if (config.sync || config.stats) {
       const filter = new CtFilter(config.general.filter);
       const ctnl = this.ctnl = new Ctnl({ config, log, stats: this.stats, filter });
@@ -86,6 +84,8 @@ export class Daemon {
         return false;
       }
     }
+    // After Sync/Stats, as the reference; the mode undoes its own set-up when it fails.
+    if (config.helper && !(this.helpers = HelperMode.start(config, log))) return false;
     this.stats.startTime = Math.floor(Date.now() / 1000);
     log.log("notice", "initialization completed");
     return true;
@@ -126,6 +126,7 @@ export class Daemon {
       this.server?.close();
       this.ctnl?.kill();
       this.mode?.kill();
+      this.helpers?.kill();
       releaseLock(this.config.general.lockFile);
       this.log.log("notice", "---- shutdown received ----");
       await this.log.close();
