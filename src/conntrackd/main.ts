@@ -3,6 +3,7 @@
 import { clientMain, type DaemonArgs, openClientConfig, writeOutput } from "./client/mod.ts";
 import { runCheck } from "./config/mod.ts";
 import { runDaemon } from "./daemon/daemon.ts";
+import { haMain, splitHaCommand } from "./ha/mod.ts";
 
 async function onDaemon(args: DaemonArgs): Promise<number> {
   writeOutput(args.output);
@@ -13,5 +14,8 @@ async function onDaemon(args: DaemonArgs): Promise<number> {
 }
 
 export async function main(argv: string[], progname: string): Promise<number> {
+  // ctkit's `[-C FILE] ha …`: keepalived transitions (src/conntrackd/ha/).
+  const ha = splitHaCommand(argv);
+  if (ha) return await haMain(ha.configPath, ha.rest);
   return await clientMain(argv, progname, { onDaemon });
 }

@@ -57,6 +57,8 @@ import {
   newNetworkStats,
 } from "./wire/mod.ts";
 import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
+import { haRequest, type HaSteps } from "./ha.ts";
+import { isHaRequest } from "../ha/codes.ts";
 
 export interface SyncModeDeps {
   config: Config;
@@ -423,7 +425,27 @@ export class SyncMode implements Mode {
     }
   }
 
+  /** ctkit's HA transitions (`ctkit conntrackd ha`) run standard requests in sequence: see ha.ts. */
+  private haSteps(): HaSteps {
+    return {
+      request: async (code, reply) => {
+        await this.deps.ctnl.local(code);
+        await this.local(code, reply);
+      },
+      commitRunning: () => this.committer.running,
+      externalSizes: () => ({
+        ct: this.ctExternal?.stats.active ?? 0,
+        exp: this.expectations ? this.expExternal?.stats.active ?? 0 : 0,
+      }),
+      log: this.deps.log,
+    };
+  }
+
   async local(code: number, reply: Reply): Promise<boolean> {
+    if (isHaRequest(code)) {
+      await haRequest(code, this.haSteps(), reply);
+      return true;
+    }
     const log = this.deps.log;
     const ext = this.ctExternal;
     switch (code) {
