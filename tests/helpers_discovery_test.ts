@@ -1,7 +1,12 @@
 // The discovery-protocol helpers on messages built from their specifications:
 // DHCPv6 (RFC 8415), mDNS (RFC 6762/1035), SLP (RFC 2608) and SSDP/UPnP
 // (UDA 1.1: M-SEARCH, search responses, SUBSCRIBE/NOTIFY eventing).
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { deepStrictEqual, ok as assert } from "node:assert";
+
+/** deepStrictEqual without type narrowing (the values are compared, not typed). */
+function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  deepStrictEqual(actual, expected, message);
+}
 import { dhcpv6Helper } from "../src/conntrackd/helpers/dhcpv6.ts";
 import { mdnsHelper } from "../src/conntrackd/helpers/mdns.ts";
 import { slpHelper } from "../src/conntrackd/helpers/slp.ts";

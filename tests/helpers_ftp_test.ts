@@ -1,7 +1,12 @@
 // The FTP helper on real control-connection segments (RFC 959 PORT/PASV,
 // RFC 2428 EPRT/EPSV), both directions, IPv4 and IPv6, split, truncated and
 // hostile commands, NAT, and the policy in force.
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { deepStrictEqual, ok as assert } from "node:assert";
+
+/** deepStrictEqual without type narrowing (the values are compared, not typed). */
+function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  deepStrictEqual(actual, expected, message);
+}
 import { ftpHelper } from "../src/conntrackd/helpers/ftp.ts";
 import {
   IP_CT_ESTABLISHED as EST,
@@ -49,7 +54,7 @@ class Ftp {
     this.cseq += text.length;
     return call;
   }
-  static async open(
+  static open(
     c = C4,
     s = S4,
     status = 0,
@@ -62,7 +67,7 @@ class Ftp {
     f.fromServer("331 Anonymous login ok, send your complete email address as your password\r\n");
     f.fromClient("PASS guest@\r\n");
     f.fromServer("230 Anonymous access granted, restrictions apply\r\n");
-    return await Promise.resolve(f);
+    return f;
   }
   get expects() {
     return this.flow.expects();
@@ -71,8 +76,8 @@ class Ftp {
 
 const ftpPolicy = { timeout: 300, expectMax: 1, class: 0, helper: "ftp", expectfn: null, nat: null };
 
-Deno.test("ftp: PORT from the client expects the server's data connection to the announced port", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: PORT from the client expects the server's data connection to the announced port", () => {
+  const f = Ftp.open();
   const call = f.fromClient("PORT 192,0,2,10,7,138\r\n");
   assertEquals(call.verdict, NF_ACCEPT);
   assertEquals(f.expects, {
@@ -87,8 +92,8 @@ Deno.test("ftp: PORT from the client expects the server's data connection to the
   });
 });
 
-Deno.test("ftp: 227 PASV reply expects the client's connection to the server", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: 227 PASV reply expects the client's connection to the server", () => {
+  const f = Ftp.open();
   f.fromClient("PASV\r\n");
   f.fromServer("227 Entering Passive Mode (198,51,100,20,19,137).\r\n");
   assertEquals(f.expects.create, [{
@@ -100,8 +105,8 @@ Deno.test("ftp: 227 PASV reply expects the client's connection to the server", a
   }]);
 });
 
-Deno.test("ftp: EPRT |1| from the client and 229 EPSV from the server", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: EPRT |1| from the client and 229 EPSV from the server", () => {
+  const f = Ftp.open();
   f.fromClient("EPRT |1|192.0.2.10|6275|\r\n");
   assertEquals(f.expects.create.map((e) => e.tuple), ["tcp 198.51.100.20:0 -> 192.0.2.10:6275"]);
   f.fromServer("200 EPRT command successful\r\n");
@@ -114,8 +119,8 @@ Deno.test("ftp: EPRT |1| from the client and 229 EPSV from the server", async ()
   assertEquals(f.expects.create.map((e) => e.tuple), ["tcp 192.0.2.10:0 -> 198.51.100.20:6447"]);
 });
 
-Deno.test("ftp: IPv6 EPRT |2| and EPSV; PORT on IPv6 records nothing (address mismatch, as the kernel)", async () => {
-  const f = await Ftp.open(C6, S6);
+Deno.test("ftp: IPv6 EPRT |2| and EPSV; PORT on IPv6 records nothing (address mismatch, as the kernel)", () => {
+  const f = Ftp.open(C6, S6);
   f.fromClient("EPRT |2|2001:db8::10|6275|\r\n");
   assertEquals(f.expects.create, [{
     ...ftpPolicy,
@@ -136,7 +141,7 @@ Deno.test("ftp: IPv6 EPRT |2| and EPSV; PORT on IPv6 records nothing (address mi
   assertEquals(f.expects.create, []);
 });
 
-Deno.test("ftp: the first segment of each direction and segments not after a newline are not parsed", async () => {
+Deno.test("ftp: the first segment of each direction and segments not after a newline are not parsed", () => {
   const f = new Ftp(C4, S4);
   // The very first client segment is a PORT: never looked at.
   f.fromClient("PORT 192,0,2,10,7,138\r\n");
@@ -148,8 +153,8 @@ Deno.test("ftp: the first segment of each direction and segments not after a new
   assertEquals(old.create, []);
 });
 
-Deno.test("ftp: a command split over two segments is not parsed; the next whole one is", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: a command split over two segments is not parsed; the next whole one is", () => {
+  const f = Ftp.open();
   f.fromClient("PORT 192,0,2,10,");
   assertEquals(f.expects.create, []);
   f.fromClient("7,138\r\n");
@@ -158,16 +163,16 @@ Deno.test("ftp: a command split over two segments is not parsed; the next whole 
   assertEquals(f.expects.create.map((e) => e.tuple), ["tcp 198.51.100.20:0 -> 192.0.2.10:1933"]);
 });
 
-Deno.test("ftp: only established packets are parsed", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: only established packets are parsed", () => {
+  const f = Ftp.open();
   const text = "PORT 192,0,2,10,7,138\r\n";
   const call = f.flow.run(packet(C4, S4, tcp(40000, 21, text, f.cseq)), IP_CT_NEW);
   assertEquals(call.create, []);
   assertEquals(call.verdict, NF_ACCEPT);
 });
 
-Deno.test("ftp: a third-party address is not recorded, and that line's newline is not remembered", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: a third-party address is not recorded, and that line's newline is not remembered", () => {
+  const f = Ftp.open();
   f.fromClient("PORT 203,0,113,99,7,138\r\n");
   assertEquals(f.expects.create, []);
   // The reference leaves without remembering this segment's end: the next line is skipped too.
@@ -178,7 +183,7 @@ Deno.test("ftp: a third-party address is not recorded, and that line's newline i
   assertEquals(f.expects.create.length, 1);
 });
 
-Deno.test("ftp: truncated and hostile commands create nothing and never throw", async () => {
+Deno.test("ftp: truncated and hostile commands create nothing and never throw", () => {
   const cases = [
     "PORT",
     "PORT ",
@@ -197,7 +202,7 @@ Deno.test("ftp: truncated and hostile commands create nothing and never throw", 
     "\x00\x00\x00\x00\x00\x00\x00\x00\r\n",
   ];
   for (const text of cases) {
-    const f = await Ftp.open();
+    const f = Ftp.open();
     const call = f.fromClient(text + (text.endsWith("\n") ? "" : ""));
     assertEquals(f.expects.create, [], JSON.stringify(text));
     assertEquals(call.verdict, NF_ACCEPT);
@@ -212,7 +217,7 @@ Deno.test("ftp: truncated and hostile commands create nothing and never throw", 
       "229 (1116446|)\r\n",
     ]
   ) {
-    const f = await Ftp.open();
+    const f = Ftp.open();
     f.fromServer(text);
     assertEquals(f.expects.create, [], JSON.stringify(text));
   }
@@ -220,37 +225,37 @@ Deno.test("ftp: truncated and hostile commands create nothing and never throw", 
   let seed = 7;
   const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
   for (let i = 0; i < 2000; i++) {
-    const f = await Ftp.open();
+    const f = Ftp.open();
     const body = new Uint8Array(1 + (rnd() % 60)).map(() => rnd());
     body.set([0x50, 0x4f, 0x52, 0x54, 0x20].slice(0, body.length));
     f.flow.run(packet(C4, S4, tcp(40000, 21, body, f.cseq)), EST);
   }
 });
 
-Deno.test("ftp: numbers wrap like the reference's unsigned arithmetic; port 0 is taken", async () => {
+Deno.test("ftp: numbers wrap like the reference's unsigned arithmetic; port 0 is taken", () => {
   // Bits shifted past 32 are lost and larger values OR into the bytes before them, as in C.
   for (
     const text of ["PORT 448,0,2,10,7,138\r\n", "PORT 128,16384,2,10,7,138\r\n", "PORT 192,0,2,10,7,394\r\n"]
   ) {
-    const f = await Ftp.open();
+    const f = Ftp.open();
     f.fromClient(text);
     assertEquals(f.expects.create.map((e) => e.tuple), ["tcp 198.51.100.20:0 -> 192.0.2.10:1930"], text);
   }
-  const f = await Ftp.open();
+  const f = Ftp.open();
   f.fromClient("PORT 192,0,2,10,0,0\r\n");
   assertEquals(f.expects.create.map((e) => e.tuple), ["tcp 198.51.100.20:0 -> 192.0.2.10:0"]);
 });
 
-Deno.test("ftp: the configured policy's timeout and maximum go with the expectation", async () => {
-  const f = await Ftp.open(C4, S4, 0, undefined, [{ name: "ftp", expectMax: 4, expectTimeout: 60 }]);
+Deno.test("ftp: the configured policy's timeout and maximum go with the expectation", () => {
+  const f = Ftp.open(C4, S4, 0, undefined, [{ name: "ftp", expectMax: 4, expectTimeout: 60 }]);
   f.fromClient("PORT 192,0,2,10,7,138\r\n");
   assertEquals(f.expects.create[0].timeout, 60);
   assertEquals(f.expects.create[0].expectMax, 4);
 });
 
-Deno.test("ftp: behind source NAT the expectation maps the port and the PORT text is rewritten", async () => {
+Deno.test("ftp: behind source NAT the expectation maps the port and the PORT text is rewritten", () => {
   const reply = { src: S4, dst: "203.0.113.1", sport: 21, dport: 61000 };
-  const f = await Ftp.open("10.0.0.5", S4, IPS_SRC_NAT, reply);
+  const f = Ftp.open("10.0.0.5", S4, IPS_SRC_NAT, reply);
   const call = f.fromClient("PORT 10,0,0,5,7,138\r\n");
   assertEquals(f.expects.create, [{
     ...ftpPolicy,
@@ -268,8 +273,8 @@ Deno.test("ftp: behind source NAT the expectation maps the port and the PORT tex
   assertEquals(call.pkt.view.getUint16(2), call.pkt.len);
 });
 
-Deno.test("ftp: private data keeps the per-direction newline sequence numbers (24 bytes)", async () => {
-  const f = await Ftp.open();
+Deno.test("ftp: private data keeps the per-direction newline sequence numbers (24 bytes)", () => {
+  const f = Ftp.open();
   const v = new DataView(f.flow.priv.buffer);
   assertEquals(f.flow.priv.length, 24);
   // Two remembered positions per direction, the newest replacing the oldest.

@@ -1,7 +1,12 @@
 // Oracle TNS redirects, Amanda, SANE and TFTP on packets laid out per their
 // protocols (TNS v2 header and REDIRECT/DATA packets, the Amanda REP line,
 // the SANE net protocol's NET_START, RFC 1350 requests).
-import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
+import { deepStrictEqual, ok as assert } from "node:assert";
+
+/** deepStrictEqual without type narrowing (the values are compared, not typed). */
+function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  deepStrictEqual(actual, expected, message);
+}
 import { tnsHelper } from "../src/conntrackd/helpers/tns.ts";
 import { amandaHelper } from "../src/conntrackd/helpers/amanda.ts";
 import { saneHelper } from "../src/conntrackd/helpers/sane.ts";

@@ -1,7 +1,12 @@
 // The portmapper helper on RPC messages built per RFC 1057 / RFC 1014 (XDR):
 // PMAPPROC_GETPORT calls and their replies over UDP and TCP (record marking),
 // IPv4 and IPv6, and every reason the reference has to ignore a message.
-import { deepStrictEqual as assertEquals } from "node:assert";
+import { deepStrictEqual } from "node:assert";
+
+/** deepStrictEqual without type narrowing (the values are compared, not typed). */
+function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  deepStrictEqual(actual, expected, message);
+}
 import { rpcTcpHelper, rpcUdpHelper } from "../src/conntrackd/helpers/rpc.ts";
 import {
   IP_CT_ESTABLISHED as EST,
