@@ -131,10 +131,13 @@ export class KernelTable {
     });
   }
 
-  /** Deletes entries by tuple; returns the errno of each failure except ENOENT (gone already). */
-  deleteConntracks(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+  /**
+   * Deletes entries by tuple; returns the errno of each failure except ENOENT (gone already), unless
+   * `reportMissing` (the inject path counts a missing entry neither as deleted nor as failed).
+   */
+  deleteConntracks(cts: Conntrack[], reportMissing = false): Promise<Map<Conntrack, number>> {
     return this.serial(() =>
-      this.batch(cts, A.IPCTNL_MSG_CT_DELETE, 0, (b, ct) => putConntrackKey(b, ct), true)
+      this.batch(cts, A.IPCTNL_MSG_CT_DELETE, 0, (b, ct) => putConntrackKey(b, ct), !reportMissing)
     );
   }
 

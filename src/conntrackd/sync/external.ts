@@ -119,8 +119,9 @@ export class ExternalInject implements ExternalHandler {
     return (await this.kernel.createConntracks([req])).get(req) ?? 0;
   }
 
+  /** 0, or the errno of the delete: ENOENT included, the callers tell it apart. */
   private async destroy(ct: Conntrack): Promise<number> {
-    return (await this.kernel.deleteConntracks([ct])).get(ct) ?? 0;
+    return (await this.kernel.deleteConntracks([ct], true)).get(ct) ?? 0;
   }
 
   ctNew(ct: Conntrack): void {
