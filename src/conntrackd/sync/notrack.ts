@@ -47,13 +47,16 @@ export class NotrackProtocol implements SyncProtocol {
     if (this.ctx.txQueue.add(n) < 0) freeControlNode(n);
   }
 
-  /** resync_send: every internal object goes out again. */
+  /**
+   * resync_send: every internal object goes out again. Without an internal cache the kernel table
+   * goes out instead (kernel_resync), which logs nothing.
+   */
   private bulk(): void {
-    this.ctx.log.log("notice", "sending bulk update");
     if (this.ctx.bypass) {
       this.ctx.sendKernelTable();
       return;
     }
+    this.ctx.log.log("notice", "sending bulk update");
     for (const n of this.ctx.internalObjects()) this.enqueue(n);
   }
 
