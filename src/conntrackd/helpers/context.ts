@@ -3,7 +3,7 @@
 // private data, and what the helper decides (verdict, expectations, rewrite,
 // new master timeout). One HelperCall is reused for every packet of a queue.
 import type { HelperPolicy } from "../config/types.ts";
-import type { HelperExpect } from "./expect.ts";
+import { HelperExpect } from "./expect.ts";
 
 export const NF_DROP = 0;
 export const NF_ACCEPT = 1;
@@ -161,6 +161,15 @@ export class HelperCall {
   /** New master timeout in seconds (CTA_TIMEOUT in the verdict's NFQA_CT). */
   setTimeout: number | undefined = undefined;
 
+  private readonly expectPool: HelperExpect[] = [];
+  private expectsUsed = 0;
+
+  /** A fresh expectation for this packet, from the call's pool. */
+  nextExpect(): HelperExpect {
+    if (this.expectsUsed === this.expectPool.length) this.expectPool.push(new HelperExpect());
+    return this.expectPool[this.expectsUsed++].reset();
+  }
+
   /** Prepares for the next packet; `privLen` sizes the private data area (zeroed). */
   begin(ctinfo: number, privLen: number): void {
     this.ctinfo = ctinfo;
@@ -174,6 +183,7 @@ export class HelperCall {
     this.verdict = NF_ACCEPT;
     this.attach = null;
     this.create.length = 0;
+    this.expectsUsed = 0;
     this.mangles.length = 0;
     this.notice = null;
     this.setTimeout = undefined;

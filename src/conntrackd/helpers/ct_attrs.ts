@@ -25,23 +25,40 @@ function forEach(
   }
 }
 
-function readTuple(buf: Uint8Array, v: DataView, at: number, len: number, t: CtTuple): void {
-  forEach(v, at, at + len, (type, a, l) => {
+function readTuple(buf: Uint8Array, v: DataView, from: number, to: number, t: CtTuple): void {
+  for (let at = from; at + 4 <= to;) {
+    const len = v.getUint16(at, true);
+    if (len < 4 || at + len > to) return;
+    const type = v.getUint16(at + 2, true) & NLA_TYPE_MASK;
     if (type === A.CTA_TUPLE_IP) {
-      forEach(v, a, a + l, (ipType, ia, il) => {
-        if (ipType === A.CTA_IP_V4_SRC && il >= 4) t.src.set(buf.subarray(ia, ia + 4));
-        else if (ipType === A.CTA_IP_V4_DST && il >= 4) t.dst.set(buf.subarray(ia, ia + 4));
-        else if (ipType === A.CTA_IP_V6_SRC && il >= 16) t.src.set(buf.subarray(ia, ia + 16));
-        else if (ipType === A.CTA_IP_V6_DST && il >= 16) t.dst.set(buf.subarray(ia, ia + 16));
-      });
+      for (let a = at + 4; a + 4 <= at + len;) {
+        const l = v.getUint16(a, true);
+        if (l < 4 || a + l > at + len) break;
+        const ipType = v.getUint16(a + 2, true) & NLA_TYPE_MASK;
+        const n = ipType === A.CTA_IP_V4_SRC || ipType === A.CTA_IP_V4_DST ? 4 : 16;
+        if (l - 4 >= n) {
+          if (ipType === A.CTA_IP_V4_SRC || ipType === A.CTA_IP_V6_SRC) copy(buf, a + 4, t.src, n);
+          else if (ipType === A.CTA_IP_V4_DST || ipType === A.CTA_IP_V6_DST) copy(buf, a + 4, t.dst, n);
+        }
+        a += (l + 3) & ~3;
+      }
     } else if (type === A.CTA_TUPLE_PROTO) {
-      forEach(v, a, a + l, (pType, pa, pl) => {
-        if (pType === A.CTA_PROTO_NUM && pl >= 1) t.proto = buf[pa];
-        else if (pType === A.CTA_PROTO_SRC_PORT && pl >= 2) t.sport = v.getUint16(pa, false);
-        else if (pType === A.CTA_PROTO_DST_PORT && pl >= 2) t.dport = v.getUint16(pa, false);
-      });
+      for (let a = at + 4; a + 4 <= at + len;) {
+        const l = v.getUint16(a, true);
+        if (l < 4 || a + l > at + len) break;
+        const pType = v.getUint16(a + 2, true) & NLA_TYPE_MASK;
+        if (pType === A.CTA_PROTO_NUM && l >= 5) t.proto = buf[a + 4];
+        else if (pType === A.CTA_PROTO_SRC_PORT && l >= 6) t.sport = v.getUint16(a + 4, false);
+        else if (pType === A.CTA_PROTO_DST_PORT && l >= 6) t.dport = v.getUint16(a + 4, false);
+        a += (l + 3) & ~3;
+      }
     }
-  });
+    at += (len + 3) & ~3;
+  }
+}
+
+function copy(buf: Uint8Array, at: number, to: Uint8Array, n: number): void {
+  for (let i = 0; i < n; i++) to[i] = buf[at + i];
 }
 
 /** Fills `ct` from the NFQA_CT payload at buf[off..off+len); `family` is the message's. */
@@ -54,34 +71,46 @@ export function readMasterCt(
   ct: MasterCt,
 ) {
   ct.clear();
-  ct.l3 = family;
-  forEach(v, off, off + len, (type, at, l) => {
-    switch (type) {
-      case A.CTA_TUPLE_ORIG:
-        readTuple(buf, v, at, l, ct.tuples[0]);
-        break;
-      case A.CTA_TUPLE_REPLY:
-        readTuple(buf, v, at, l, ct.tuples[1]);
-        break;
-      case A.CTA_STATUS:
-        if (l >= 4) ct.status = v.getUint32(at, false);
-        break;
-      case A.CTA_TIMEOUT:
-        if (l >= 4) ct.timeout = v.getUint32(at, false);
-        break;
-      case A.CTA_HELP:
-        forEach(v, at, at + l, (hType, ha, hl) => {
-          if (hType === A.CTA_HELP_NAME) {
-            const nul = buf.subarray(ha, ha + hl).indexOf(0);
-            ct.helperName = String.fromCharCode(...buf.subarray(ha, nul < 0 ? ha + hl : ha + nul));
-          } else if (hType === CTA_HELP_INFO) {
-            ct.helperInfo = buf.subarray(ha, ha + hl);
-          }
-        });
-        break;
+  ct.l3 = family === AF_INET6 ? AF_INET6 : 2;
+  const end = off + len;
+  for (let at = off; at + 4 <= end;) {
+    const alen = v.getUint16(at, true);
+    if (alen < 4 || at + alen > end) break;
+    const type = v.getUint16(at + 2, true) & NLA_TYPE_MASK;
+    const p = at + 4, l = alen - 4;
+    if (type === A.CTA_TUPLE_ORIG) readTuple(buf, v, p, p + l, ct.tuples[0]);
+    else if (type === A.CTA_TUPLE_REPLY) readTuple(buf, v, p, p + l, ct.tuples[1]);
+    else if (type === A.CTA_STATUS && l >= 4) ct.status = v.getUint32(p, false);
+    else if (type === A.CTA_TIMEOUT && l >= 4) ct.timeout = v.getUint32(p, false);
+    else if (type === A.CTA_HELP) readHelp(buf, v, p, p + l, ct);
+    at += (alen + 3) & ~3;
+  }
+}
+
+let lastName = "";
+let lastNameBytes = new Uint8Array(0);
+
+function readHelp(buf: Uint8Array, v: DataView, from: number, to: number, ct: MasterCt): void {
+  for (let a = from; a + 4 <= to;) {
+    const l = v.getUint16(a, true);
+    if (l < 4 || a + l > to) return;
+    const type = v.getUint16(a + 2, true) & NLA_TYPE_MASK;
+    if (type === A.CTA_HELP_NAME) {
+      let n = 0;
+      while (n < l - 4 && buf[a + 4 + n] !== 0) n++;
+      // The same helper name packet after packet: reuse the decoded string.
+      let same = n === lastNameBytes.length;
+      for (let i = 0; same && i < n; i++) same = buf[a + 4 + i] === lastNameBytes[i];
+      if (!same) {
+        lastNameBytes = buf.slice(a + 4, a + 4 + n);
+        lastName = String.fromCharCode(...lastNameBytes);
+      }
+      ct.helperName = lastName;
+    } else if (type === CTA_HELP_INFO) {
+      ct.helperInfo = buf.subarray(a + 4, a + l);
     }
-  });
-  if (ct.l3 !== AF_INET6 && ct.l3 !== 2) ct.l3 = 2;
+    a += (l + 3) & ~3;
+  }
 }
 
 /** Attributes of the received entry the reference sends back unchanged. */

@@ -35,12 +35,30 @@ export class HelperExpect {
   sendHelperName = false;
   /** "nat-follow-master" on the NAT paths. */
   expectfn: string | null = null;
+  /** The NAT part is present when natDir is set; natTuple then holds its tuple. */
   natDir: number | null = null;
-  natTuple: CtTuple | null = null;
+  readonly natTuple = new CtTuple();
   natL3 = 2;
   /** From the policy of `cls`: seconds the expectation lives, and how many one master may hold. */
   timeout = 0;
   expectMax = 0;
+
+  /** Back to a fresh expectation (objects are pooled per queue: typed arrays are costly to allocate). */
+  reset(): this {
+    this.l3 = 2;
+    this.master.clear();
+    this.tuple.clear();
+    this.mask.clear();
+    this.cls = this.flags = 0;
+    this.helper = "";
+    this.sendHelperName = false;
+    this.expectfn = null;
+    this.natDir = null;
+    this.natTuple.clear();
+    this.natL3 = 2;
+    this.timeout = this.expectMax = 0;
+    return this;
+  }
 }
 
 /**
@@ -57,7 +75,7 @@ export function expectInit(
   dport: number,
   flags: number,
 ): HelperExpect {
-  const e = new HelperExpect();
+  const e = call.nextExpect();
   const ct = call.ct;
   const alen = ct.l3 === AF_INET6 ? 16 : 4;
   e.l3 = ct.l3;
@@ -97,10 +115,9 @@ export function expectInit(
 export function expectNat(e: HelperExpect, dir: number, l4proto: number, port: number, l3 = 2): void {
   e.natDir = dir;
   e.expectfn = "nat-follow-master";
-  const t = new CtTuple();
-  t.proto = l4proto;
-  t.sport = port;
-  e.natTuple = t;
+  e.natTuple.clear();
+  e.natTuple.proto = l4proto;
+  e.natTuple.sport = port;
   e.natL3 = l3;
 }
 
@@ -139,7 +156,7 @@ export function describeExpect(e: HelperExpect): ExpectText {
     flags: e.flags,
     helper: e.helper,
     expectfn: e.expectfn,
-    nat: e.natTuple ? `dir=${e.natDir} ${tupleText(e.natL3, e.natTuple)}` : null,
+    nat: e.natDir !== null ? `dir=${e.natDir} ${tupleText(e.natL3, e.natTuple)}` : null,
     timeout: e.timeout,
     expectMax: e.expectMax,
   };
@@ -176,7 +193,7 @@ export function putHelperExpect(b: MessageBuilder, e: HelperExpect): void {
   b.be32(A.CTA_EXPECT_FLAGS, e.flags);
   if (e.sendHelperName) b.str(A.CTA_EXPECT_HELP_NAME, e.helper);
   if (e.cls !== 0) b.be32(A.CTA_EXPECT_CLASS, e.cls);
-  if (e.natTuple && e.natDir !== null) {
+  if (e.natDir !== null) {
     b.nest(A.CTA_EXPECT_NAT);
     b.be32(A.CTA_EXPECT_NAT_DIR, e.natDir);
     putTupleNest(b, A.CTA_EXPECT_NAT_TUPLE, e.natL3, e.natTuple);
