@@ -12,7 +12,8 @@
 // external caches equal a's internal caches (which must equal a's kernel
 // tables). Then b commits and b's kernel tables must equal a's, compared as
 // `conntrack -L -o labels` / `conntrack -L expect` with timeouts and use= left out.
-// CTKIT_SYNC_REF_SELF=1 adds reference->reference, to see what the reference itself does.
+// CTKIT_SYNC_REF_SELF=1 adds reference->reference, to see what the reference itself does;
+// CTKIT_SYNC_ONLY=text keeps the scenarios whose name contains the text.
 //
 // Malformed input: the same datagrams (truncated, oversized, wrong version, bad
 // type, bad payload, then a few thousand random ones) go to a ctkit daemon and a
@@ -36,6 +37,8 @@ import {
 const CONCURRENCY = 6;
 const CONVERGE_MS = 10_000;
 
+const w = (s: string) => s.split(" ");
+
 interface LinkSetup {
   mode: SyncModeName;
   kind: LinkKind;
@@ -49,10 +52,14 @@ const LINKS: LinkSetup[] = [
   { mode: "NOTRACK", kind: "tcp" },
   { mode: "ALARM", kind: "udp" },
   { mode: "ALARM", kind: "multicast" },
+  // beyond the issue's matrix: the IPv6 transport
+  { mode: "FTFW", kind: "udp6" },
 ];
 
 const PAIRS: [Impl, Impl][] = [["ctkit", "ref"], ["ref", "ctkit"], ["ctkit", "ctkit"]];
 if (Deno.env.get("CTKIT_SYNC_REF_SELF") === "1") PAIRS.push(["ref", "ref"]);
+/** CTKIT_SYNC_ONLY=text runs only the scenarios whose name contains it (e.g. "ctkit->ref FTFW/udp"). */
+const ONLY = Deno.env.get("CTKIT_SYNC_ONLY");
 
 /** Flows made with `conntrack -I` on the sending side. */
 const NEW_FLOWS = [
@@ -182,6 +189,15 @@ async function noMalformed(o: Outcome, b: Side): Promise<void> {
   if (bad.length) o.failures.push(`b counted malformed input:\n${text}`);
 }
 
+/** The other way round: a flow made on b reaches a's external cache. */
+async function reverse(o: Outcome, a: Side, b: Side): Promise<void> {
+  await b.conntrack(w("-I -p udp -s 10.30.0.1 -d 10.30.0.2 --sport 11 --dport 12 -t 120 -m 8"));
+  const key = "udp src=10.30.0.1 dst=10.30.0.2 sport=11 dport=12 mark=8 [UNREPLIED]";
+  const ms = await pollUntil(async () => (await a.cacheKeys("external")).includes(key), CONVERGE_MS);
+  if (ms < 0) o.failures.push(`reverse: a flow made on b did not reach a's external cache`);
+  else o.timings.push(`reverse ${(ms / 1000).toFixed(1)}s`);
+}
+
 async function scenario(pair: [Impl, Impl], link: LinkSetup, index: number): Promise<Outcome> {
   const name = `${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`;
   const o: Outcome = { name, timings: [], failures: [], notes: [] };
@@ -220,6 +236,7 @@ async function scenario(pair: [Impl, Impl], link: LinkSetup, index: number): Pro
       await waitConverged(o, "delete", a, b);
       await commitAndCompare(o, a, b);
       await noMalformed(o, b);
+      await reverse(o, a, b);
       for (const s of [a, b]) {
         if (!s.daemon?.running) o.failures.push(`the daemon on side ${s.name} died`);
       }
@@ -243,6 +260,7 @@ Deno.test({
     for (const pair of PAIRS) {
       for (const link of LINKS) {
         const i = index++;
+        if (ONLY && !`${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`.includes(ONLY)) continue;
         steps.push(t.step({
           name: `${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`,
           sanitizeOps: false,
@@ -481,8 +499,6 @@ async function fuzzOne(impl: Impl, mode: SyncModeName, index: number, datagrams:
     return { counters: last, cacheStats, external, alive, replicated, logs: await bed.logs() };
   });
 }
-
-const w = (s: string) => s.split(" ");
 
 Deno.test({
   name: "sync malformed input: ctkit counts it exactly like the reference and keeps working",

@@ -16,7 +16,8 @@ const TRAFFIC = new URL("./traffic.py", import.meta.url).pathname;
 
 export type Impl = "ctkit" | "ref";
 export type SyncModeName = "FTFW" | "NOTRACK" | "ALARM";
-export type LinkKind = "udp" | "multicast" | "tcp";
+/** `udp6` is UDP over IPv6 link addresses. */
+export type LinkKind = "udp" | "udp6" | "multicast" | "tcp";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -49,6 +50,11 @@ export function linkAddress(i: number, side: "a" | "b"): string {
   return `192.168.${100 + i}.${side === "a" ? 1 : 2}`;
 }
 
+/** IPv6 address of side a (1) or b (2) on link i. */
+export function linkAddress6(i: number, side: "a" | "b"): string {
+  return `fd00:${100 + i}::${side === "a" ? 1 : 2}`;
+}
+
 /** Interface name of link i on a side. */
 export function linkIface(i: number, side: "a" | "b"): string {
   return `sl${i}${side}`;
@@ -62,6 +68,11 @@ function linkBlock(spec: BedSpec, i: number, side: "a" | "b"): string {
   if (spec.kind === "multicast") {
     return `\tMulticast${def} {\n\t\tIPv4_address 225.0.${i}.50\n\t\tGroup ${spec.port}\n` +
       `\t\tIPv4_interface ${local}\n\t\tInterface ${iface}\n\t\tChecksum on\n${extra}\t}\n`;
+  }
+  if (spec.kind === "udp6") {
+    return `\tUDP${def} {\n\t\tIPv6_address ${linkAddress6(i, side)}\n` +
+      `\t\tIPv6_Destination_Address ${linkAddress6(i, peer)}\n\t\tPort ${spec.port}\n` +
+      `\t\tInterface ${iface}\n\t\tChecksum on\n${extra}\t}\n`;
   }
   const kw = spec.kind === "udp" ? "UDP" : "TCP";
   return `\t${kw}${def} {\n\t\tIPv4_address ${local}\n\t\tIPv4_Destination_Address ${remote}\n` +
@@ -398,6 +409,7 @@ export class SyncBed {
       for (const s of [this.a, this.b]) {
         const iface = linkIface(i, s.name);
         await s.run(["ip", "addr", "add", `${linkAddress(i, s.name)}/24`, "dev", iface]);
+        await s.run(["ip", "addr", "add", `${linkAddress6(i, s.name)}/64`, "dev", iface, "nodad"]);
         await s.run(["ip", "link", "set", iface, "up"]);
         // the dedicated link's own packets stay out of the conntrack table
         for (const tool of ["iptables", "ip6tables"]) {
