@@ -42,6 +42,14 @@ const w = (s: string) => s.split(" ");
 interface LinkSetup {
   mode: SyncModeName;
   kind: LinkKind;
+  /** Clauses inside `Mode X { }`. */
+  clauses?: string;
+  /** No external cache: the receiver injects into its kernel (compared table to table). */
+  inject?: boolean;
+  /** Expectations are not replicated (the reference's bypass mode has no expectation path). */
+  noExpectations?: boolean;
+  /** Name suffix. */
+  note?: string;
 }
 
 const LINKS: LinkSetup[] = [
@@ -52,9 +60,21 @@ const LINKS: LinkSetup[] = [
   { mode: "NOTRACK", kind: "tcp" },
   { mode: "ALARM", kind: "udp" },
   { mode: "ALARM", kind: "multicast" },
-  // beyond the issue's matrix: the IPv6 transport
+  // beyond the issue's matrix: the IPv6 transport, and kernel-to-kernel replication (both
+  // caches off on NOTRACK/TCP, the external cache off on FTFW)
   { mode: "FTFW", kind: "udp6" },
+  {
+    mode: "NOTRACK",
+    kind: "tcp",
+    clauses: "DisableInternalCache on\n\t\tDisableExternalCache on",
+    inject: true,
+    noExpectations: true,
+    note: " no caches",
+  },
+  { mode: "FTFW", kind: "udp", clauses: "DisableExternalCache on", inject: true, note: " inject" },
 ];
+
+const linkName = (l: LinkSetup) => `${l.mode}/${l.kind}${l.note ?? ""}`;
 
 const PAIRS: [Impl, Impl][] = [["ctkit", "ref"], ["ref", "ctkit"], ["ctkit", "ctkit"]];
 if (Deno.env.get("CTKIT_SYNC_REF_SELF") === "1") PAIRS.push(["ref", "ref"]);
@@ -129,11 +149,11 @@ async function waitConverged(o: Outcome, phase: string, a: Side, b: Side): Promi
   else o.timings.push(`${phase} ${(ms / 1000).toFixed(1)}s`);
 }
 
-/** b's kernel tables vs a's: undefined when equal. */
-async function kernelsDiffer(a: Side, b: Side): Promise<string | undefined> {
+/** b's kernel tables vs a's (b has no expectations with `noExpectations`): undefined when equal. */
+async function kernelsDiffer(a: Side, b: Side, noExpectations = false): Promise<string | undefined> {
   const [at, bt] = await Promise.all([a.kernelTable(), b.kernelTable()]);
   if (!sameLines(bt, at)) return `conntrack table of b vs a:\n${listDiff(bt, at)}`;
-  const [ax, bx] = await Promise.all([a.kernelExpects(), b.kernelExpects()]);
+  const [ax, bx] = await Promise.all([noExpectations ? [] : a.kernelExpects(), b.kernelExpects()]);
   if (!sameLines(bx, ax)) return `expectation table of b vs a:\n${listDiff(bx, ax)}`;
   return undefined;
 }
@@ -189,23 +209,38 @@ async function noMalformed(o: Outcome, b: Side): Promise<void> {
   if (bad.length) o.failures.push(`b counted malformed input:\n${text}`);
 }
 
-/** The other way round: a flow made on b reaches a's external cache. */
-async function reverse(o: Outcome, a: Side, b: Side): Promise<void> {
+/** The other way round: a flow made on b reaches a's external cache (or kernel when injecting). */
+async function reverse(o: Outcome, a: Side, b: Side, inject = false): Promise<void> {
   await b.conntrack(w("-I -p udp -s 10.30.0.1 -d 10.30.0.2 --sport 11 --dport 12 -t 120 -m 8"));
   const key = "udp src=10.30.0.1 dst=10.30.0.2 sport=11 dport=12 mark=8 [UNREPLIED]";
-  const ms = await pollUntil(async () => (await a.cacheKeys("external")).includes(key), CONVERGE_MS);
-  if (ms < 0) o.failures.push(`reverse: a flow made on b did not reach a's external cache`);
-  else o.timings.push(`reverse ${(ms / 1000).toFixed(1)}s`);
+  const keys = () => inject ? a.kernelKeys() : a.cacheKeys("external");
+  const ms = await pollUntil(async () => (await keys()).includes(key), CONVERGE_MS);
+  if (ms < 0) {
+    o.failures.push(`reverse: a flow made on b did not reach a's ${inject ? "kernel" : "external cache"}`);
+  } else o.timings.push(`reverse ${(ms / 1000).toFixed(1)}s`);
+}
+
+/** Kernel-to-kernel replication: b's kernel tables follow a's. */
+async function waitKernels(o: Outcome, phase: string, a: Side, b: Side, noExp?: boolean): Promise<void> {
+  let last: string | undefined;
+  const ms = await pollUntil(
+    async () => (last = await kernelsDiffer(a, b, noExp)) === undefined,
+    CONVERGE_MS,
+    150,
+  );
+  if (ms < 0) o.failures.push(`${phase}: b's kernel did not follow a's in ${CONVERGE_MS / 1000} s: ${last}`);
+  else o.timings.push(`${phase} ${(ms / 1000).toFixed(1)}s`);
 }
 
 async function scenario(pair: [Impl, Impl], link: LinkSetup, index: number): Promise<Outcome> {
-  const name = `${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`;
+  const name = `${pair[0]}->${pair[1]} ${linkName(link)}`;
   const o: Outcome = { name, timings: [], failures: [], notes: [] };
   const spec: BedSpec = {
     tag: `m${index}`,
     mode: link.mode,
     kind: link.kind,
     port: 3800 + index,
+    modeClauses: link.clauses,
     labels: true,
     options: "ExpectationSync on",
   };
@@ -229,14 +264,16 @@ async function scenario(pair: [Impl, Impl], link: LinkSetup, index: number): Pro
       ]);
       await a.conntrackEach(NEW_FLOWS);
       for (const t of TRAFFIC) await a.traffic(t);
-      await waitConverged(o, "new", a, b);
+      const wait = (o: Outcome, phase: string, a: Side, b: Side) =>
+        link.inject ? waitKernels(o, phase, a, b, link.noExpectations) : waitConverged(o, phase, a, b);
+      await wait(o, "new", a, b);
       await a.conntrackEach(UPDATES);
-      await waitConverged(o, "update", a, b);
+      await wait(o, "update", a, b);
       await a.conntrackEach(DELETES);
-      await waitConverged(o, "delete", a, b);
-      await commitAndCompare(o, a, b);
+      await wait(o, "delete", a, b);
+      if (!link.inject) await commitAndCompare(o, a, b);
       await noMalformed(o, b);
-      await reverse(o, a, b);
+      await reverse(o, a, b, link.inject);
       for (const s of [a, b]) {
         if (!s.daemon?.running) o.failures.push(`the daemon on side ${s.name} died`);
       }
@@ -260,9 +297,9 @@ Deno.test({
     for (const pair of PAIRS) {
       for (const link of LINKS) {
         const i = index++;
-        if (ONLY && !`${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`.includes(ONLY)) continue;
+        if (ONLY && !`${pair[0]}->${pair[1]} ${linkName(link)}`.includes(ONLY)) continue;
         steps.push(t.step({
-          name: `${pair[0]}->${pair[1]} ${link.mode}/${link.kind}`,
+          name: `${pair[0]}->${pair[1]} ${linkName(link)}`,
           sanitizeOps: false,
           sanitizeResources: false,
           sanitizeExit: false,
@@ -451,7 +488,7 @@ const hex = (d: number[]) => d.map((x) => x.toString(16).padStart(2, "0")).join(
 /** `-s network` with the send-side channel counters (which depend on timing) masked. */
 function receiveCounters(text: string): string {
   return text.split("\n")
-    .map((l) => l.replace(/^(\s*)\d+( (Bytes|Pckts|Error) sent)/, "$1N$2"))
+    .map((l) => l.replace(/^\s*\d+( (Bytes|Pckts|Error) sent)/, "N$1"))
     .join("\n");
 }
 

@@ -91,17 +91,11 @@ export function bedConfig(spec: BedSpec, side: "a" | "b", dir: string): string {
 
 /** A daemon process of either implementation running in a side's namespace. */
 class DaemonProcess {
-  constructor(readonly impl: Impl, private readonly child: Deno.ChildProcess) {}
-
-  get pid(): number {
-    return this.child.pid;
-  }
-
   /** True while the process has not exited. */
   running = true;
 
-  watch(): void {
-    this.child.status.then(() => this.running = false);
+  constructor(readonly impl: Impl, private readonly child: Deno.ChildProcess) {
+    child.status.then(() => this.running = false);
   }
 
   /** SIGTERM, then SIGKILL if it is still there after 5 s. */
@@ -173,7 +167,6 @@ export class Side {
       stderr: "null",
     }).spawn();
     this.daemon = new DaemonProcess(impl, child);
-    this.daemon.watch();
     for (let i = 0; i < 200; i++) {
       if ((await Deno.lstat(this.socket).catch(() => null))?.isSocket) return;
       if (!this.daemon.running) break;
@@ -285,7 +278,7 @@ export class Side {
     return lines(r.stdout).map(flowKey).sort();
   }
 
-  /** The counters of a `-s` block as label -> value (first occurrence of each label). */
+  /** The text of `-s WORD`. */
   async stats(word: string): Promise<string> {
     return await this.request(["-s", word]);
   }
