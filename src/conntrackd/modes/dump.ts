@@ -4,7 +4,7 @@
 import { yieldToLoop } from "../ctnl/events.ts";
 import type { Reply } from "./mode.ts";
 
-const SLICE = 4096;
+const SLICE = 1024;
 
 export async function writeDump<T>(
   reply: Reply,
@@ -14,13 +14,14 @@ export async function writeDump<T>(
   // Snapshot first: the cache may change while we yield.
   const all = [...items];
   for (let i = 0; i < all.length; i += SLICE) {
-    let chunk = "";
+    const lines: string[] = [];
     const end = Math.min(all.length, i + SLICE);
     for (let k = i; k < end; k++) {
       const s = line(all[k]);
-      if (s !== null) chunk += s;
+      if (s !== null) lines.push(s);
     }
-    reply.write(chunk);
+    // One flat string per slice: a chain of += keeps every line and a node per line alive.
+    reply.write(lines.join(""));
     if (end < all.length) await yieldToLoop();
   }
 }
