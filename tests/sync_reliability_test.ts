@@ -250,6 +250,10 @@ Deno.test({
           `b's backup link: ${r.activeMs.b} ms${why}`,
         );
         assert(r.lostBatchRecoveredMs >= 0, `the lost batch was not recovered: ${r.finalDiff}${why}`);
+        for (const side of ["a", "b"] as const) {
+          const line = `[notice] device \`${linkIface(1, side)}' becomes dedicated link`;
+          assert(r.logs.includes(line), `side ${side} did not log "${line}"${why}`);
+        }
         assert(
           r.newBatchMs >= 0 && r.newBatchMs <= FAILOVER_DEADLINE_MS,
           `new flows did not arrive over the backup link within 2 s: ${r.finalDiff}${why}`,
