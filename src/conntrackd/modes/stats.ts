@@ -48,8 +48,10 @@ export class StatsMode implements Mode {
       purge: () => this.purge(),
       onNew: (ct) => {
         ct.timeout = undefined;
-        if (cache.find(ct)) return;
-        const obj = cache.newObject(ct);
+        // The key once: building it is a good part of an event's cost.
+        const key = cache.ops.keyOf(ct);
+        if (cache.findKey(key)) return;
+        const obj = cache.newObject(ct, key);
         if (!cache.add(obj)) cache.freeObject(obj);
       },
       onUpdate: (ct) => {
