@@ -13,13 +13,23 @@
 // client drives side B). At the end the daemons are stopped and their console output, log file,
 // Stats flow log and leftover files (lock, socket, modes) are compared.
 //
+// Sync mode (TwinOptions.syncPeer): each side's namespace gets its own peer namespace behind a veth
+// pair (the dedicated link: v0 10.77.0.1 in the side, v1 10.77.0.2 in the peer), and the peer runs
+// the REFERENCE daemon on both sides with the same peer configuration — so only the daemon under
+// test differs, and whatever the peers show (their caches, counters, logs, kernel tables after a
+// commit) is what that daemon sent them. Sync traffic on the link is kept out of both kernel tables
+// (nft notrack on v0/v1). The peers are stopped and their console output and log compared at the end.
+//
 // Normalised, and nothing else: the side's dir (`{DIR}`), the `[ctime] (pid=N) ` prefix of log
 // lines and the `ctime\t` prefix of flow-log lines (both only when the time is current), the
-// `[active since Ns]` age (compared with ACTIVE_TOLERANCE), `daemon uptime:` (shape checked),
-// `PID=N` of `-s process`, `<id>` of XML dumps (kernel ids are random per namespace), the timeout
-// column of `conntrack -L` (TIMEOUT_TOLERANCE). `-i`/`-e` dumps and the flow log are compared as
-// multisets: the reference prints in hash order, and kernel dumps/flushes walk per-namespace
-// randomly seeded hash tables.
+// `[active since Ns]` age and the `[expires in Ns]` of ALARM's external cache (compared with
+// ACTIVE_TOLERANCE), `daemon uptime:` (shape checked), `PID=N` of `-s process`, `<id>` of XML dumps
+// (kernel ids are random per namespace), the timeout column of `conntrack -L` and `conntrack -L
+// expect` (TIMEOUT_TOLERANCE), the duration in `commit has taken N seconds` (shape checked). A case
+// may rewrite outputs further (CompareOptions.rewrite) for values that legitimately depend on timing,
+// and declare an intentional divergence of ctkit's log (Twin.allowDivergence). `-i`/`-e` dumps and
+// the flow log are compared as multisets: the reference prints in hash order, and kernel
+// dumps/flushes walk per-namespace randomly seeded hash tables.
 //
 // Environment:
 //   CTKIT_CTD_SELF=1       side B runs the reference daemon and "ctkit's client" is the reference
@@ -59,6 +69,7 @@ const CLIENT_NAME: Record<Client, string> = {
   ctkit: SELF_CLIENT ? "reference client (self, as ctkit's)" : "ctkit client",
 };
 const SIDE_NAME = ["reference daemon", SELF ? "reference daemon (self, as ctkit's)" : "ctkit daemon"];
+const PEER_NAME: [string, string] = [`peer of the ${SIDE_NAME[0]}`, `peer of the ${SIDE_NAME[1]}`];
 
 /** Seconds two `[active since Ns]` ages may differ (the sides are read a moment apart). */
 const ACTIVE_TOLERANCE = 3;
@@ -84,12 +95,52 @@ export function statsConfig(general = "", stats = ""): string {
     `\tSyslog off\n${indent(general)}}\nStats {\n\tLogFile {DIR}/flows\n\tSyslog off\n${indent(stats)}}\n`;
 }
 
+/** Which dedicated link a sync twin uses between a side and its peer. */
+export type SyncChannel = "udp" | "multicast" | "tcp";
+
+export interface SyncConfigOptions {
+  /** `FTFW`, `NOTRACK`, `ALARM`; undefined = no Mode clause at all */
+  mode?: string;
+  /** lines inside `Mode X { }` */
+  modeClauses?: string;
+  channel?: SyncChannel;
+  /** lines inside the channel block */
+  channelClauses?: string;
+  /** lines inside `Sync { Options { } }` */
+  options?: string;
+  /** extra lines for the General block */
+  general?: string;
+}
+
+/**
+ * A Sync-mode conntrackd.conf for one end of the dedicated link (`role`: the side's daemon on v0 or
+ * the peer on v1); paths in `{DIR}` as in statsConfig().
+ */
+export function syncConfig(o: SyncConfigOptions, role: "daemon" | "peer"): string {
+  const [iface, local, remote] = role === "daemon"
+    ? ["v0", VETH.local, VETH.peer]
+    : ["v1", VETH.peer, VETH.local];
+  const kind = o.channel ?? "udp";
+  const link = kind === "multicast"
+    ? `Multicast {\n\tIPv4_address 225.0.0.50\n\tGroup 3780\n\tIPv4_interface ${local}\n\tInterface ${iface}\n`
+    : `${kind.toUpperCase()} {\n\tIPv4_address ${local}\n\tIPv4_Destination_Address ${remote}\n\tPort 3780\n` +
+      `\tInterface ${iface}\n`;
+  const mode = o.mode === undefined ? "" : `Mode ${o.mode} {\n${indent(o.modeClauses ?? "")}}\n`;
+  const options = o.options ? `Options {\n${indent(o.options)}}\n` : "";
+  return "General {\n\tLockFile {DIR}/lock\n\tUNIX {\n\t\tPath {DIR}/ctl\n\t}\n\tLogFile {DIR}/log\n" +
+    `\tSyslog off\n${indent(o.general ?? "")}}\nSync {\n` +
+    indent(`${mode}${link}\tChecksum on\n${indent(o.channelClauses ?? "")}}\n${options}`) + "}\n";
+}
+
 function indent(block: string): string {
   return block.split("\n").filter((l) => l.trim() !== "").map((l) => `\t${l}\n`).join("");
 }
 
-/** A kernel-activity step: diff.ts's steps, plus a shell snippet in the traffic peer namespace. */
-export type CtdStep = Step | { peer: string };
+/**
+ * A kernel-activity step: diff.ts's steps, plus a shell snippet in the traffic peer namespace, or
+ * any step run in the peer namespace instead (`inPeer`).
+ */
+export type CtdStep = Step | { peer: string } | { inPeer: Step };
 
 export interface TwinOptions {
   /** conntrackd.conf template (default statsConfig()); `{DIR}` = the side's dir */
@@ -98,6 +149,11 @@ export interface TwinOptions {
   files?: Record<string, string>;
   /** a peer namespace behind a veth pair (VETH addresses) */
   peer?: boolean;
+  /**
+   * Sync twin: a peer namespace (as `peer`) whose reference daemon runs this conntrackd.conf template
+   * (`{DIR}` = the peer's own dir; see syncConfig(…, "peer")). Started by Twin.startPeers().
+   */
+  syncPeer?: string;
   /**
    * net.netfilter.nf_conntrack_events (default 1: every entry reports events; the kernel's own
    * default 2 gives entries created while nobody listened no events at all, ever)
@@ -137,15 +193,21 @@ export function normLine(raw: string, tableTimeouts = false): NLine {
   if (UPTIME.test(s)) s = "daemon uptime: UPTIME";
   s = s.replace(/^PID=\d+ type=/, "PID=N type=");
   s = s.replace(/<id>\d+<\/id>/g, "<id>N</id>");
-  s = s.replace(/\[active since (\d+)s\]/g, (_m, v) => {
+  s = s.replace(/ commit has taken \d+\.\d{6} seconds$/, " commit has taken N seconds");
+  s = s.replace(/\[(active since|expires in) (\d+)s\]/g, (_m, what, v) => {
     vals.push(Number(v));
-    return `[active since ${PH}s]`;
+    return `[${what} ${PH}s]`;
   });
   if (tableTimeouts) {
     tol = TIMEOUT_TOLERANCE;
     s = s.replace(/^(\w+ +\d+ )(\d+)(?= )/, (_m, pre, v) => {
       vals.push(Number(v));
       return `${pre}${PH}`;
+    });
+    // `conntrack -L expect` lines start with the timeout
+    s = s.replace(/^(\d+)(?= proto=)/, (_m, v) => {
+      vals.push(Number(v));
+      return PH;
     });
   }
   return { key: s, vals, tol };
@@ -228,6 +290,8 @@ export interface CompareOptions {
   order?: "exact" | "multiset";
   /** `conntrack -L` output: compare the timeout column with a tolerance */
   tableTimeouts?: boolean;
+  /** a case's own normalisation of the whole text, applied to both sides before anything else */
+  rewrite?: (text: string) => string;
 }
 
 /** undefined when equal after normalisation, else a unified diff (`-` side A, `+` side B). */
@@ -238,6 +302,7 @@ export function compareTexts(
   labels: [string, string],
   opts: CompareOptions = {},
 ): string | undefined {
+  if (opts.rewrite) [a, b] = [opts.rewrite(a), opts.rewrite(b)];
   let la = lines(a).map((l) => normLine(l, opts.tableTimeouts));
   let lb = lines(b).map((l) => normLine(l, opts.tableTimeouts));
   if (opts.order === "multiset") {
@@ -299,6 +364,11 @@ export interface Side {
   ns: Netns;
   peer?: Netns;
   dir: string;
+  /** sync twins: the peer daemon's dir (its `{DIR}`), config and process */
+  peerDir?: string;
+  peerConf?: string;
+  peerDaemon?: Daemon;
+  peerRuns: number;
   conf: string;
   daemonCmd: string[];
   kind: Client;
@@ -390,6 +460,10 @@ export interface RequestOptions {
   mutates?: boolean;
   clients?: [Client, Client];
   order?: "exact" | "multiset";
+  /** see CompareOptions.rewrite */
+  rewrite?: (text: string) => string;
+  /** the output is a kernel table (e.g. `-i` without an internal cache): see CompareOptions */
+  tableTimeouts?: boolean;
 }
 
 export class Twin {
@@ -456,10 +530,17 @@ export class Twin {
     for (const s of steps) await Promise.all(this.sides.map((side) => applyStep(side, s)));
   }
 
-  /** `conntrack` with these args in both namespaces; outputs must agree. */
-  async conntrack(args: string[], opts: CompareOptions = { order: "multiset", tableTimeouts: true }) {
-    const [a, b] = await Promise.all(this.sides.map((s) => execNs(s.ns, [REF_CT, ...args])));
-    this.compareOut(`conntrack ${args.join(" ")}`, a, b, ["namespace A", "namespace B"], opts);
+  /** `conntrack` with these args in both namespaces (or both peer namespaces); outputs must agree. */
+  async conntrack(
+    args: string[],
+    opts: CompareOptions = { order: "multiset", tableTimeouts: true },
+    where: "daemon" | "peer" = "daemon",
+  ) {
+    const [a, b] = await Promise.all(this.sides.map((s) => execNs(nsOf(s, where), [REF_CT, ...args])));
+    const labels: [string, string] = where === "peer"
+      ? ["peer namespace of A", "peer namespace of B"]
+      : ["namespace A", "namespace B"];
+    this.compareOut(`${where === "peer" ? "peer: " : ""}conntrack ${args.join(" ")}`, a, b, labels, opts);
     return [a, b];
   }
 
@@ -520,7 +601,23 @@ export class Twin {
     if (!ended[0]) throw new Error(`${what}: the reference daemon did not exit: fix the case`);
     if (!ended[1]) this.fail(`${what}: ${SIDE_NAME[1]} did not exit within 5 s (killed)`);
     const [a, b] = await Promise.all(this.sides.map(consoleOf));
-    this.compareOut(`${what}: daemon exit and console output`, a, b, [SIDE_NAME[0], SIDE_NAME[1]]);
+    const bOut = { ...b, stdout: this.diverged(b.stdout), stderr: this.diverged(b.stderr) };
+    this.compareOut(`${what}: daemon exit and console output`, a, bOut, [SIDE_NAME[0], SIDE_NAME[1]]);
+  }
+
+  private divergence?: (text: string) => string;
+
+  /**
+   * INTENTIONAL DIVERGENCE (docs/COMPAT.md), declared by a case: `rewrite` is applied to ctkit's
+   * console output and files (side B, not in self mode) before they are compared, e.g. to drop log
+   * lines of work ctkit does and 1.4.7 does not. The case must check that work itself.
+   */
+  allowDivergence(rewrite: (text: string) => string): void {
+    this.divergence = rewrite;
+  }
+
+  private diverged(text: string): string {
+    return this.divergence && !SELF ? this.divergence(text) : text;
   }
 
   /**
@@ -585,6 +682,7 @@ export class Twin {
    */
   async request(args: string[], opts: RequestOptions = {}): Promise<Out> {
     const order = opts.order ?? (args.includes("-i") || args.includes("-e") ? "multiset" : "exact");
+    const { rewrite, tableTimeouts } = opts;
     const what = `conntrackd ${args.join(" ")}`;
     if (opts.mutates) {
       const clients = opts.clients ?? ["ref", this.mutations++ % 2 === 0 ? "ctkit" : "ref"];
@@ -596,7 +694,7 @@ export class Twin {
       this.compareOut(what, a, b, [
         `${CLIENT_NAME[clients[0]]} → ${SIDE_NAME[0]}`,
         `${CLIENT_NAME[clients[1]]} → ${SIDE_NAME[1]}`,
-      ], { order });
+      ], { order, rewrite, tableTimeouts });
       return a;
     }
     const base = await this.client(this.a, "ref", args);
@@ -608,7 +706,11 @@ export class Twin {
     others.forEach(([side, kind], k) => {
       const label = `${CLIENT_NAME[kind]} → ${SIDE_NAME[side.index]}`;
       for (
-        const d of diffOut(what, base, outs[k], [`${CLIENT_NAME.ref} → ${SIDE_NAME[0]}`, label], { order })
+        const d of diffOut(what, base, outs[k], [`${CLIENT_NAME.ref} → ${SIDE_NAME[0]}`, label], {
+          order,
+          rewrite,
+          tableTimeouts,
+        })
       ) {
         const body = d.split("\n").filter((l) => !/^(---|\+\+\+) /.test(l)).join("\n");
         const first = seen.get(body);
@@ -630,9 +732,13 @@ export class Twin {
   // -------------------------------------------------------------------------------------------
   // waiting for the daemons to catch up
 
-  /** Polls `check` on both sides until it holds on both or SETTLE_MS passed; reports who lagged. */
-  async waitUntil(what: string, check: (side: Side) => Promise<string | undefined>): Promise<void> {
-    const deadline = Date.now() + SETTLE_MS;
+  /** Polls `check` on both sides until it holds on both or `ms` passed; reports who lagged. */
+  async waitUntil(
+    what: string,
+    check: (side: Side) => Promise<string | undefined>,
+    ms = SETTLE_MS,
+  ): Promise<void> {
+    const deadline = Date.now() + ms;
     const last: (string | undefined)[] = ["", ""];
     const done = [false, false];
     while (Date.now() < deadline && !(done[0] && done[1])) {
@@ -644,7 +750,7 @@ export class Twin {
       if (!(done[0] && done[1])) await sleep(60);
     }
     if (!done[0]) throw new Error(`the reference never reached "${what}": fix the case\n${last[0]}`);
-    if (!done[1]) this.fail(`${SIDE_NAME[1]} never reached "${what}" within ${SETTLE_MS} ms:\n${last[1]}`);
+    if (!done[1]) this.fail(`${SIDE_NAME[1]} never reached "${what}" within ${ms} ms:\n${last[1]}`);
   }
 
   /** Waits until both caches hold `n` entries (`-s`: current active connections). */
@@ -656,12 +762,21 @@ export class Twin {
     });
   }
 
-  /** Waits until the reference client's output of `args` matches `re` on both sides. */
-  async waitFor(args: string[], re: RegExp): Promise<void> {
-    await this.waitUntil(`conntrackd ${args.join(" ")} =~ ${re}`, async (side) => {
-      const r = await this.client(side, "ref", args);
+  /**
+   * Waits until the reference client's output of `args` matches `re` on both sides (against the
+   * side's daemon, or against its sync peer).
+   */
+  async waitFor(
+    args: string[],
+    re: RegExp,
+    where: "daemon" | "peer" = "daemon",
+    ms = SETTLE_MS,
+  ): Promise<void> {
+    const prefix = where === "peer" ? "peer: " : "";
+    await this.waitUntil(`${prefix}conntrackd ${args.join(" ")} =~ ${re}`, async (side) => {
+      const r = where === "peer" ? await peerClient(side, args) : await this.client(side, "ref", args);
       return re.test(r.stdout) ? undefined : r.stdout + r.stderr;
-    });
+    }, ms);
   }
 
   /** Waits until both flow logs (Stats LogFile at {DIR}/flows) have `n` lines. */
@@ -706,7 +821,7 @@ export class Twin {
     const [a, b] = await Promise.all(
       this.sides.map(async (s) => fixDir(await readText(`${s.dir}/${name}`), s.dir)),
     );
-    this.compare(`file {DIR}/${name}`, a, b, { order });
+    this.compare(`file {DIR}/${name}`, a, this.diverged(b), { order });
   }
 
   /** Compares which files the daemons left in their dirs: name, type, permission bits. */
@@ -737,6 +852,72 @@ export class Twin {
     return dec.decode(r.stdout).split(/\s+/).filter((p) => /^\d+$/.test(p)).map(Number);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // sync peers (TwinOptions.syncPeer): the reference daemon at the other end of each side's link
+
+  /** Starts both peers' reference daemons in console mode and waits until they answer. */
+  async startPeers(): Promise<void> {
+    for (const side of this.sides) {
+      if (!side.peer || !side.peerConf || !side.peerDir) throw new Error("startPeers() without syncPeer");
+      if (side.peerDaemon && !side.peerDaemon.exited) throw new Error(`${side.name}: its peer already runs`);
+      side.peerDaemon = spawnIn(side.peer, side.peerDir, `.console-${++side.peerRuns}`, [
+        ...REF_CMD,
+        "-C",
+        side.peerConf,
+      ]);
+    }
+    await Promise.all(this.sides.map(async (side) => {
+      const state = await waitDaemon(side.peerDaemon!, side.peerConf!, "socket", START_MS.ref);
+      if (state !== "ready") {
+        const o = await consoleOfDaemon(side.peerDaemon!, side.peerDir!);
+        throw new Error(
+          `the peer of ${side.name} did not start (${state}): fix the case\n${o.stdout}${o.stderr}`,
+        );
+      }
+    }));
+  }
+
+  /** Stops both peers (SIGTERM) and compares how they ended: status, console output, log. */
+  async stopPeers(what = "peers stopped"): Promise<void> {
+    for (const side of this.sides) {
+      if (side.peerDaemon && !side.peerDaemon.exited) {
+        try {
+          Deno.kill(side.peerDaemon.pid, "SIGTERM");
+        } catch { /* already gone */ }
+      }
+    }
+    const ended = await Promise.all(this.sides.map((s) => waitExitOf(s.peerDaemon, 5000)));
+    if (!ended.every((e) => e)) this.fail(`${what}: a peer did not exit within 5 s (killed)`);
+    const [a, b] = await Promise.all(this.sides.map((s) => consoleOfDaemon(s.peerDaemon!, s.peerDir!)));
+    this.compareOut(`${what}: peer exit and console output`, a, b, PEER_NAME);
+    await this.comparePeerLog();
+  }
+
+  /** Compares the peers' log files. */
+  async comparePeerLog(): Promise<void> {
+    const [a, b] = await Promise.all(
+      this.sides.map(async (s) => fixDir(await readText(`${s.peerDir}/log`), s.peerDir!)),
+    );
+    this.compare("peer: file {DIR}/log", a, b, {}, PEER_NAME);
+  }
+
+  /**
+   * A reference client request to both peers; outputs must agree. The peers run the same daemon, so
+   * a difference is a difference in what the daemons under test sent them.
+   */
+  async peerRequest(args: string[], opts: CompareOptions = {}): Promise<[Out, Out]> {
+    const order = opts.order ?? (args.includes("-i") || args.includes("-e") ? "multiset" : "exact");
+    const [a, b] = await Promise.all(this.sides.map((s) => peerClient(s, args)));
+    if (SHOW) console.error(`## peer: conntrackd ${args.join(" ")} -> ${a.code}\n${a.stdout}${a.stderr}`);
+    this.compareOut(`peer: conntrackd ${args.join(" ")}`, a, b, PEER_NAME, { ...opts, order });
+    return [a, b];
+  }
+
+  /** Several peer requests in a row. */
+  async peerRequests(...list: string[][]): Promise<void> {
+    for (const args of list) await this.peerRequest(args);
+  }
+
   /** Compares log file, flow log and dir listing (the state of both sides right now). */
   async compareState(): Promise<void> {
     await this.compareFile("log");
@@ -749,6 +930,7 @@ export class Twin {
     if (this.aborted) return;
     if (this.sides.some((s) => s.daemon && !s.daemon.exited)) await this.signal("SIGTERM");
     await this.compareState();
+    if (this.sides.some((s) => s.peerDaemon && !s.peerDaemon.exited)) await this.stopPeers();
   }
 
   async destroy(): Promise<void> {
@@ -758,6 +940,20 @@ export class Twin {
 
 // ---------------------------------------------------------------------------------------------
 // side set-up, steps, daemon processes
+
+/** The side's own namespace or its peer namespace. */
+function nsOf(side: Side, where: "daemon" | "peer"): Netns {
+  if (where === "daemon") return side.ns;
+  if (!side.peer) throw new Error("a peer namespace was asked for in a case without one");
+  return side.peer;
+}
+
+/** The reference client against the side's sync peer. */
+async function peerClient(side: Side, args: string[]): Promise<Out> {
+  if (!side.peer || !side.peerConf || !side.peerDir) throw new Error("a peer request without syncPeer");
+  const r = await execNs(side.peer, [...REF_CMD, "-C", side.peerConf, ...args]);
+  return { code: r.code, stdout: fixDir(r.stdout, side.peerDir), stderr: fixDir(r.stderr, side.peerDir) };
+}
 
 function subst(args: string[], dir: string): string[] {
   return args.map((a) => a.replaceAll("{DIR}", dir));
@@ -774,6 +970,7 @@ async function makeSide(index: 0 | 1, opts: TwinOptions): Promise<Side> {
     daemonCmd: index === 0 || SELF ? REF_CMD : DAEMON_B.length ? DAEMON_B : CTKIT_CMD,
     kind: index === 0 || SELF ? "ref" : "ctkit",
     runs: 0,
+    peerRuns: 0,
   };
   try {
     side.ns = await Netns.create("ctdd");
@@ -781,13 +978,13 @@ async function makeSide(index: 0 | 1, opts: TwinOptions): Promise<Side> {
     for (const [name, text] of Object.entries(opts.files ?? {})) {
       await Deno.writeTextFile(`${dir}/${name}`, text.replaceAll("{DIR}", dir));
     }
-    const must = async (ns: Netns, argv: string[]) => {
-      const r = await execNs(ns, argv);
+    const must = async (ns: Netns, argv: string[], stdin?: string) => {
+      const r = await execNs(ns, argv, 20, stdin);
       if (r.code !== 0) throw new Error(`${argv.join(" ")} in ${ns.name}: ${r.stderr}`);
     };
     // the sysctl exists once nf_conntrack is loaded: it is, the reference conntrack tests need it
     await must(side.ns, ["sysctl", "-qw", `net.netfilter.nf_conntrack_events=${opts.events ?? 1}`]);
-    if (opts.peer) {
+    if (opts.peer || opts.syncPeer !== undefined) {
       side.peer = await Netns.create("ctdd");
       const v = `ctdv${index}${crypto.randomUUID().slice(0, 6)}`;
       await must(side.ns, ["ip", "link", "add", "v0", "type", "veth", "peer", "name", v]);
@@ -798,11 +995,28 @@ async function makeSide(index: 0 | 1, opts: TwinOptions): Promise<Side> {
       await must(side.ns, ["ip", "link", "set", "v0", "up"]);
       await must(side.peer, ["ip", "link", "set", "v1", "up"]);
     }
+    if (opts.syncPeer !== undefined) {
+      const peerDir = await Deno.makeTempDir({ prefix: `ctkit-ctdd-${Deno.pid}-` });
+      side.peerDir = peerDir;
+      side.peerConf = `${peerDir}/conntrackd.conf`;
+      await Deno.writeTextFile(side.peerConf, opts.syncPeer.replaceAll("{DIR}", peerDir));
+      await must(side.peer!, ["sysctl", "-qw", `net.netfilter.nf_conntrack_events=${opts.events ?? 1}`]);
+      // the sync messages themselves never become conntrack entries, whatever rules a case adds
+      for (const [ns, dev] of [[side.ns, "v0"], [side.peer!, "v1"]] as const) {
+        await must(ns, ["nft", "-f", "-"], linkNotrack(dev));
+      }
+    }
   } catch (e) {
     await destroySide(side);
     throw e;
   }
   return side;
+}
+
+/** nft ruleset that keeps every packet on the dedicated link `dev` untracked. */
+function linkNotrack(dev: string): string {
+  return `table inet ctdlink {\n  chain pre { type filter hook prerouting priority raw; iifname "${dev}" notrack; }\n` +
+    `  chain out { type filter hook output priority raw; oifname "${dev}" notrack; }\n}\n`;
 }
 
 /** Kills what still runs in the side's namespaces (by pid), removes them and the dir. */
@@ -819,6 +1033,7 @@ async function destroySide(side: Side): Promise<void> {
     await ns.destroy();
   }
   await Deno.remove(side.dir, { recursive: true }).catch(() => {});
+  if (side.peerDir) await Deno.remove(side.peerDir, { recursive: true }).catch(() => {});
 }
 
 /** Processes left in a namespace of ours (e.g. a daemon that detached with -d). */
@@ -832,47 +1047,54 @@ async function killNetnsPids(name: string): Promise<void> {
   }
 }
 
-async function applyStep(side: Side, s: CtdStep): Promise<void> {
+async function applyStep(side: Side, s: CtdStep, ns = side.ns): Promise<void> {
   let r: Out;
   let what: string;
   let ok = [0];
-  if ("peer" in s) {
+  if ("inPeer" in s) {
+    if (!side.peer) throw new Error("inPeer step in a case without a peer namespace");
+    return await applyStep(side, s.inPeer, side.peer);
+  } else if ("peer" in s) {
     if (!side.peer) throw new Error("peer step in a case without peer: true");
     what = `peer: sh -c ${s.peer}`;
     r = await execNs(side.peer, ["sh", "-c", s.peer]);
   } else if ("ct" in s) {
     what = `conntrack ${s.ct.join(" ")}`;
-    r = await execNs(side.ns, [REF_CT, ...subst(s.ct, side.dir)], 20, s.stdin);
+    r = await execNs(ns, [REF_CT, ...subst(s.ct, side.dir)], 20, s.stdin);
     ok = s.ok ?? [0];
   } else if ("batch" in s) {
     what = `conntrack -R - <<${s.batch}`;
-    r = await execNs(side.ns, [REF_CT, "-R", "-"], 20, s.batch);
+    r = await execNs(ns, [REF_CT, "-R", "-"], 20, s.batch);
   } else if ("sh" in s) {
     what = `sh -c ${s.sh}`;
-    r = await execNs(side.ns, ["sh", "-c", s.sh.replaceAll("{DIR}", side.dir)]);
+    r = await execNs(ns, ["sh", "-c", s.sh.replaceAll("{DIR}", side.dir)]);
   } else if ("traffic" in s) {
     what = `traffic ${s.traffic.join(" ")}`;
-    r = await execNs(side.ns, ["python3", TRAFFIC, ...s.traffic]);
+    r = await execNs(ns, ["python3", TRAFFIC, ...s.traffic]);
   } else {
     await sleep(s.sleep);
     return;
   }
   if (!ok.includes(r.code)) {
-    throw new Error(`kernel step failed in ${side.ns.name}: ${what}\nexit ${r.code}\n${r.stdout}${r.stderr}`);
+    throw new Error(`kernel step failed in ${ns.name}: ${what}\nexit ${r.code}\n${r.stdout}${r.stderr}`);
   }
 }
 
 function spawnDaemon(side: Side, args: string[]): Daemon {
-  const run = ++side.runs;
-  const outFile = `${side.dir}/.console-${run}.out`;
-  const errFile = `${side.dir}/.console-${run}.err`;
   const argv = [...side.daemonCmd, "-C", side.conf, ...subst(args, side.dir)];
+  return spawnIn(side.ns, side.dir, `.console-${++side.runs}`, argv);
+}
+
+/** Starts argv in the background in `ns`, console output in `dir`/`base`.out and .err. */
+function spawnIn(ns: Netns, dir: string, base: string, argv: string[]): Daemon {
+  const outFile = `${dir}/${base}.out`;
+  const errFile = `${dir}/${base}.err`;
   // `ip netns exec`, sh and scripts/ctkit all exec: the child's pid is the daemon's
   const child = new Deno.Command("ip", {
     args: [
       "netns",
       "exec",
-      side.ns.name,
+      ns.name,
       "sh",
       "-c",
       'o=$1; e=$2; shift 2; exec "$@" >"$o" 2>"$e"',
@@ -892,7 +1114,7 @@ function spawnDaemon(side: Side, args: string[]): Daemon {
     exited: false,
     outFile,
     errFile,
-    argv: argv.map((a) => fixDir(a, side.dir)),
+    argv: argv.map((a) => fixDir(a, dir)),
   };
   d.status.then(() => d.exited = true);
   return d;
@@ -904,18 +1126,29 @@ function signalNumber(sig: Deno.Signal): number {
 }
 
 async function consoleOf(side: Side): Promise<Out> {
-  const d = side.daemon!;
+  return await consoleOfDaemon(side.daemon!, side.dir);
+}
+
+async function consoleOfDaemon(d: Daemon, dir: string): Promise<Out> {
   return {
     code: d.exited ? await d.status : -1,
-    stdout: fixDir(await readText(d.outFile), side.dir),
-    stderr: fixDir(await readText(d.errFile), side.dir),
+    stdout: fixDir(await readText(d.outFile), dir),
+    stderr: fixDir(await readText(d.errFile), dir),
   };
 }
 
 async function waitReady(side: Side, ready: Ready): Promise<"ready" | "exited" | "timeout"> {
-  const d = side.daemon!;
-  const deadline = Date.now() + (ready === "exit" ? 10000 : START_MS[side.kind]);
-  const socket = /(?:^|[\s{])Path\s+(\/[^\s}]+)/m.exec(await Deno.readTextFile(side.conf))?.[1];
+  return await waitDaemon(side.daemon!, side.conf, ready, START_MS[side.kind]);
+}
+
+async function waitDaemon(
+  d: Daemon,
+  conf: string,
+  ready: Ready,
+  startMs: number,
+): Promise<"ready" | "exited" | "timeout"> {
+  const deadline = Date.now() + (ready === "exit" ? 10000 : startMs);
+  const socket = /(?:^|[\s{])Path\s+(\/[^\s}]+)/m.exec(await Deno.readTextFile(conf))?.[1];
   while (Date.now() < deadline) {
     if (ready === "exit") {
       if (d.exited) return "ready";
@@ -933,7 +1166,10 @@ async function waitReady(side: Side, ready: Ready): Promise<"ready" | "exited" |
 
 /** Waits for the daemon to exit; kills it after `ms`. True if it exited by itself. */
 async function waitExit(side: Side, ms: number): Promise<boolean> {
-  const d = side.daemon;
+  return await waitExitOf(side.daemon, ms);
+}
+
+async function waitExitOf(d: Daemon | undefined, ms: number): Promise<boolean> {
   if (!d || d.exited) return true;
   const ok = await Promise.race([d.status.then(() => true), sleep(ms).then(() => false)]);
   if (!ok) {
