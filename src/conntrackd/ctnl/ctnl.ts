@@ -20,6 +20,7 @@ import type { RuntimeStats } from "../daemon/runtime_stats.ts";
 import { type Logger, type Mode, ORIGIN_FLUSH, ORIGIN_NOT_ME } from "../modes/mode.ts";
 import { EV_DESTROY, EV_NEW, EV_UPDATE, EventSocket } from "./events.ts";
 import { KernelTable } from "./kernel.ts";
+import { warmUp } from "./warmup.ts";
 
 export interface CtnlDeps {
   config: Config;
@@ -65,6 +66,7 @@ export class Ctnl {
       await this.populateConntracks();
       if (this.expectations && mode.exp) await this.populateExpects();
     }
+    warmUp(this.deps.filter);
     if (g.pollSecs !== null) {
       this.pollTimer = setTimeout(() => this.pollTick(), g.pollSecs * 1000);
       this.deps.log.log("notice", "running in polling mode");
@@ -123,7 +125,7 @@ export class Ctnl {
       expect: (type, exp, pid) => this.onExpectEvent(type, exp, pid),
       overrun: () => this.onOverrun(),
       failed: () => this.deps.stats.catchEventFailed++,
-    }, g.eventIterationLimit).catch((e) => {
+    }).catch((e) => {
       log.log("error", `event socket failed: ${e instanceof Error ? e.message : String(e)}`);
     });
   }

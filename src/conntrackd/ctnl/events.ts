@@ -3,25 +3,19 @@
 // bulk on it. ENOBUFS (the kernel dropped events) is reported to the caller,
 // which grows the buffer and schedules a resync as the reference does.
 import { setImmediate } from "node:timers";
-import { errno, libc } from "../../../ffi/libc.ts";
+import { libc } from "../../../ffi/libc.ts";
 import * as A from "../../conntrack/attrs.ts";
 import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import {
-  EAGAIN,
-  ENOBUFS,
-  ENOENT,
   NETLINK_NO_ENOBUFS,
   NFNL_SUBSYS_CTNETLINK,
   NFNL_SUBSYS_CTNETLINK_EXP,
   NLM_F_CREATE,
   SOL_NETLINK,
 } from "../../netlink/constants.ts";
-import { MmsgBatch } from "../../netlink/mmsg.ts";
+import { EventRing } from "./event_ring.ts";
 import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
-
-/** How long a flood of events may hold the loop before other work gets a turn. */
-const YIELD_AFTER_MS = 20;
 
 /** NETLINK_BROADCAST_SEND_ERROR: the kernel reports failed event deliveries to the sender. */
 const NETLINK_BROADCAST_SEND_ERROR = 4;
@@ -50,7 +44,7 @@ function eventType(type: number, flags: number): number {
 
 export class EventSocket {
   private readonly sock: NetlinkSocket;
-  private readonly batch = new MmsgBatch(64, 1 << 14);
+  private ring: EventRing | null = null;
   private closed = false;
 
   constructor(groups: number) {
@@ -79,14 +73,15 @@ export class EventSocket {
 
   close(): void {
     this.closed = true;
+    if (this.ring) this.ring.closed = true;
   }
 
   /**
-   * Receives and dispatches events until closed. After at least `iterationLimit`
-   * events and 20 ms of continuous work it yields to the event loop so the
-   * control socket and timers run.
+   * Receives and dispatches events until closed. A worker thread drains the
+   * socket into a shared ring (event_ring.ts) so bursts never wait on this
+   * thread; here every datagram is decoded and handed to `sink`.
    */
-  async run(sink: EventSink, iterationLimit: number): Promise<void> {
+  async run(sink: EventSink): Promise<void> {
     const visit = (
       buf: Uint8Array,
       v: DataView,
@@ -103,40 +98,19 @@ export class EventSocket {
         sink.expect(eventType(type, flags), decodeExpect(buf, v, off, len), pid);
       }
     };
-    const batch = this.batch;
-    while (!this.closed) {
-      await this.sock.waitReadable(-1);
-      let handled = 0, since = performance.now();
-      while (!this.closed) {
-        let k: number;
+    const ring = this.ring = new EventRing(this.sock.fd);
+    await ring.run({
+      datagram: (buf, view, len) => {
         try {
-          k = this.sock.tryRecvMany(batch);
+          this.sock.walk(len, visit, buf, view);
         } catch (e) {
-          const code = e instanceof NetlinkError ? e.errno : errno();
-          if (code === ENOBUFS) sink.overrun();
-          else if (code !== ENOENT && code !== EAGAIN) sink.failed(code);
-          continue;
+          if (!(e instanceof NetlinkError)) throw e;
+          sink.failed(e.errno);
         }
-        if (k === 0) break;
-        for (let i = 0; i < k; i++) {
-          try {
-            this.sock.walk(batch.length(i), visit, batch.slot(i), batch.slotView(i));
-          } catch (e) {
-            if (!(e instanceof NetlinkError)) throw e;
-            sink.failed(e.errno);
-          }
-        }
-        handled += k;
-        // Draining fast is what keeps the kernel buffer from overrunning: only a
-        // long flood (not one burst) gives the control socket and timers a turn.
-        if (handled >= iterationLimit && performance.now() - since > YIELD_AFTER_MS) {
-          handled = 0;
-          await yieldToLoop();
-          since = performance.now();
-        }
-        if (k < batch.count) break;
-      }
-    }
+      },
+      overrun: () => sink.overrun(),
+      failed: (code) => sink.failed(code),
+    }, yieldToLoop);
   }
 }
 
