@@ -75,12 +75,32 @@ function peer(s: Step): CtdStep {
   return { inPeer: s };
 }
 
+/**
+ * Entries of every kind the wire carries: NAT (address and port), zone, IPv6, SCTP, GRE, UDP-Lite;
+ * `n` keeps the two ends' addresses apart.
+ */
+function varied(n: number): Step[] {
+  return [
+    tcp(`10.${n}.0.1`, `10.${n}.0.2`, 10, 20, "ESTABLISHED", `--dst-nat 10.${n}.9.9`),
+    udp(`10.${n}.0.3`, `10.${n}.0.4`, 10, 20, `--src-nat 10.${n}.8.8:4000`),
+    udp(`10.${n}.0.5`, `10.${n}.0.6`, 11, 21, "--zone 5 -m 3"),
+    tcp(`fd0${n}::1`, `fd0${n}::2`, 1, 2, "ESTABLISHED", "-u ASSURED"),
+    ct(`-I -s fd0${n}::5 -d fd0${n}::6 -p icmpv6 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 9 -t 300`),
+    ct(
+      `-I -s 10.${n}.1.1 -d 10.${n}.1.2 -p sctp --sport 1 --dport 2 --state ESTABLISHED --orig-vtag 11 ` +
+        "--reply-vtag 12 -t 300",
+    ),
+    ct(`-I -s 10.${n}.1.7 -d 10.${n}.1.8 -p gre --srckey 1 --dstkey 2 -t 300`),
+    ct(`-I -s 10.${n}.1.5 -d 10.${n}.1.6 -p udplite --sport 5 --dport 6 -t 300`),
+  ];
+}
+
 /** An update and a delete on each end. */
 const CHANGES: CtdStep[] = [
   ct("-U -s 10.0.0.1 -m 9"),
-  ct("-D -p icmp"),
+  ct("-D -s 10.0.0.5"),
   peer(ct("-U -s 10.1.0.1 -m 11")),
-  peer(ct("-D -p icmp")),
+  peer(ct("-D -s 10.1.0.5")),
 ];
 
 /** A real FTP control connection through the kernel helper: a master plus an expectation. */
@@ -297,12 +317,15 @@ async function kernelExpects(t: Twin, side: 0 | 1): Promise<string> {
   return (await t.sides[side].ns.exec(["/usr/sbin/conntrack", "-L", "expect"])).stdout;
 }
 
-/** LOCAL and REMOTE, one update and one delete on each end, until both ends caught up. */
-async function exchange(t: Twin, mode: ModeName) {
+/**
+ * LOCAL and REMOTE, one update and one delete on each end, until both ends caught up (`cached`: how
+ * many of the 3 LOCAL entries left the daemon caches).
+ */
+async function exchange(t: Twin, mode: ModeName, cached = 3) {
   await t.kernel(...LOCAL, ...REMOTE, ...CHANGES);
-  await waitLines(t, ["-i"], 3);
+  await waitLines(t, ["-i"], cached);
   await waitLines(t, ["-e"], 2);
-  await waitLines(t, ["-e"], 3, "peer");
+  await waitLines(t, ["-e"], cached, "peer");
   if (mode === "FTFW") await waitAcked(t);
 }
 
@@ -495,6 +518,164 @@ const cases: CtdCase[] = [
     },
   },
   {
+    name: "FTFW ExpectationSync: XML dumps, -n, -B, -R expect, -f",
+    opts: syncTwin({ mode: "FTFW", options: "ExpectationSync On" }),
+    async run(t) {
+      await expectExchange(t);
+      await reads(t, FTFW_TRAFFIC, ["-i", "expect", "-x"], ["-e", "expect", "-x"]);
+      await act(t, "-f", "external");
+      await reads(t, FTFW_TRAFFIC, ["-e", "expect"], ["-s", "expect"]);
+      // the peer's bulk answer carries its expectations too
+      await act(t, "-n");
+      await waitLines(t, ["-e", "expect"], 1);
+      await waitAcked(t);
+      await reads(t, FTFW_TRAFFIC, ["-e", "expect"], ["-e"], ["-s", "expect"]);
+      await act(t, "-f", "internal");
+      await act(t, "-R", "expect");
+      await reads(t, FTFW_TRAFFIC, ["-i", "expect"], ["-i"], ["-s", "expect"]);
+      await act(t, "-R");
+      await act(t, "-B");
+      await waitAcked(t);
+      await settlePeers(t);
+      await reads(t, FTFW_TRAFFIC, ["-i", "expect"], ["-i"], ["-s", "expect"]);
+      await peerReads(t, FTFW_TRAFFIC, ["-e", "expect"], ["-s", "expect"]);
+      await act(t, "-f");
+      await reads(t, FTFW_TRAFFIC, ["-i", "expect"], ["-e", "expect"], ["-s", "expect"]);
+    },
+  },
+  {
+    name: "FTFW DisableExternalCache, ExpectationSync: the peer's master and expectation injected",
+    opts: syncTwin(
+      { mode: "FTFW", modeClauses: "DisableExternalCache on", options: "ExpectationSync On" },
+      { mode: "FTFW", options: "ExpectationSync On" },
+    ),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      await t.kernel(...ftp(40022, 50001).map(peer));
+      await waitKernelExpects(t, 1);
+      await waitAcked(t);
+      await t.conntrack(["-L"]);
+      await t.conntrack(["-L", "expect"]);
+      await reads(t, FTFW_TRAFFIC, ["-s", "expect"], ["-e", "expect"]);
+    },
+  },
+  {
+    name: "FTFW udp: NAT, zone, IPv6, SCTP, GRE, UDP-Lite entries both ways, commit on both ends",
+    opts: syncTwin({ mode: "FTFW" }),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      const [local, remote] = [varied(4), varied(5)];
+      await t.kernel(...local, ...remote.map(peer));
+      await waitLines(t, ["-i"], local.length);
+      await waitLines(t, ["-e"], remote.length);
+      await waitLines(t, ["-e"], local.length, "peer");
+      await waitAcked(t);
+      await reads(t, FTFW, ["-i"], ["-e"], ["-e", "-x"], ["-s", "cache"]);
+      await peerReads(t, FTFW, ["-e"], ["-e", "-x"]);
+      await act(t, "-c", "ct");
+      await t.conntrack(["-L"]);
+      await t.peerRequest(["-c"]);
+      await t.conntrack(["-L"], undefined, "peer");
+    },
+  },
+  {
+    name: "FTFW udp, TCPWindowTracking on: window scale on the wire, no liberal commit",
+    opts: syncTwin({ mode: "FTFW", options: "TCPWindowTracking on" }),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      await t.kernel(TRACK, { traffic: ["tcp", "127.0.0.1", "40001", "127.0.0.2", "8080"] });
+      await t.kernel(peer(TRACK), peer({ traffic: ["tcp", "127.0.0.1", "40002", "127.0.0.2", "8081"] }));
+      await waitLines(t, ["-e"], 1);
+      await waitLines(t, ["-e"], 1, "peer");
+      await waitAcked(t);
+      await reads(t, FTFW_TRAFFIC, ["-e"], ["-e", "-x"], ["-i"]);
+      await act(t, "-c");
+      await t.conntrack(["-L"]);
+    },
+  },
+  {
+    name: "FTFW with Filter Address Ignore: ignored entries are neither cached nor sent",
+    opts: syncTwin({
+      mode: "FTFW",
+      general: "Filter {\n  Address Ignore {\n    IPv4_address 10.0.0.0/30\n  }\n}",
+    }, { mode: "FTFW" }),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      await exchange(t, "FTFW", 1);
+      await reads(t, FTFW, ["-i"], ["-e"], ["-s"], ["-s", "cache"]);
+      await peerReads(t, FTFW, ["-e"]);
+      // -F leaves what the filter excludes
+      await act(t, "-F");
+      await waitKernel(t, 2);
+      await t.conntrack(["-L"]);
+    },
+  },
+  {
+    name: "NOTRACK tcp, both caches disabled: kernel to kernel",
+    opts: syncTwin({
+      mode: "NOTRACK",
+      channel: "tcp",
+      modeClauses: "DisableInternalCache on\nDisableExternalCache on",
+    }),
+    async run(t) {
+      const tm = timingOf("NOTRACK");
+      await t.startPeers();
+      await t.start();
+      await t.kernel(...LOCAL, ...REMOTE);
+      await waitKernel(t, 7);
+      await waitKernel(t, 7, "peer");
+      await t.kernel(...CHANGES);
+      await waitKernel(t, 5);
+      await waitKernel(t, 5, "peer");
+      await t.conntrack(["-L"]);
+      await t.conntrack(["-L"], undefined, "peer");
+      await reads(t, tm, ["-s"], ["-s", "cache"], ["-e"]);
+      await t.request(["-i"], { tableTimeouts: true });
+      await peerReads(t, tm, ["-s"]);
+    },
+  },
+  {
+    name: "FTFW peer restart: its HELLO empties the resend queue, -B brings it up to date",
+    opts: syncTwin({ mode: "FTFW" }),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      await exchange(t, "FTFW");
+      await t.stopPeers("peers stopped");
+      await t.kernel(udp("10.0.1.1", "10.0.1.2", 7, 8), ct("-D -s 10.0.0.7"));
+      await waitLines(t, ["-i"], 3);
+      // the data sent while the peer was away waits; an ACK of ours may be waiting too
+      await reads(t, FTFW, ["-s", "rsqueue"], ["-s", "cache"]);
+      await t.startPeers();
+      await waitAcked(t);
+      await reads(t, FTFW, ["-s", "rsqueue"], ["-s", "cache"], ["-s", "network"]);
+      await peerReads(t, FTFW, ["-e"], ["-s", "network"]);
+      await act(t, "-B");
+      await waitLines(t, ["-e"], 3, "peer");
+      await waitAcked(t);
+      await peerReads(t, FTFW, ["-e"], ["-s", "cache"]);
+    },
+  },
+  {
+    name: "FTFW: -c cancels a pending -t",
+    opts: syncTwin({ mode: "FTFW", modeClauses: "PurgeTimeout 1" }),
+    async run(t) {
+      await t.startPeers();
+      await t.start();
+      await exchange(t, "FTFW");
+      await act(t, "-t");
+      await act(t, "-c");
+      await t.kernel({ sleep: 2000 });
+      await waitKernel(t, 5);
+      await t.conntrack(["-L"]);
+      await t.compareState();
+    },
+  },
+  {
     name: "FTFW multicast: entries both ways, reads, commit",
     opts: syncTwin({ mode: "FTFW", channel: "multicast" }),
     async run(t) {
@@ -529,7 +710,14 @@ const cases: CtdCase[] = [
       await t.start();
       await t.kernel(...LOCAL, ...REMOTE);
       await waitKernel(t, 7);
-      await t.kernel(...CHANGES);
+      // the daemon's own `-D -p icmp` deletes the peer's injected ICMP entry as well, so the peer's
+      // delete that follows finds nothing: counted neither as destroyed nor as failed
+      await t.kernel(
+        ct("-U -s 10.0.0.1 -m 9"),
+        ct("-D -p icmp"),
+        peer(ct("-U -s 10.1.0.1 -m 11")),
+        peer(ct("-D -s 10.1.0.5")),
+      );
       await waitKernel(t, 5);
       await waitLines(t, ["-e"], 3, "peer");
       await waitAcked(t);
