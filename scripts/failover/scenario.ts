@@ -6,6 +6,7 @@ import { ADDR, type Driver, type Fw, type Impl, type Snat, Testbed } from "./tes
 import { FtpSession, startServers, Streams, type StreamSummary } from "./flows.ts";
 import { bold, green, human, Progress, red, sleep } from "./progress.ts";
 import { fillIdleFlows } from "./idle_flows.ts";
+import { fmtKernel, ms, waitSynced, watchCommit } from "./observe.ts";
 
 export interface ScenarioOptions {
   /** false: no conntrackd at all (the control run). */
@@ -144,8 +145,13 @@ async function scenario(bed: Testbed, o: ScenarioOptions, p: Progress): Promise<
       `fw1: ${o.idleFlows} idle flows created with conntrack -R (${((Date.now() - t) / 1000).toFixed(1)} s)`,
     );
   }
-  if (o.sync) await waitSynced(bed, p, 2 + o.idleFlows, o.idleFlows ? 120_000 : 15_000);
-  else p.line(`fw1 kernel: ${fmtKernel(await bed.kernelCounts("fw1"))}; fw2 knows nothing of them`);
+  if (o.sync) {
+    await waitSynced(bed, p, {
+      flows: 2 + o.idleFlows,
+      expects: 1,
+      timeoutMs: o.idleFlows ? 180_000 : 15_000,
+    });
+  } else p.line(`fw1 kernel: ${fmtKernel(await bed.kernelCounts("fw1"))}; fw2 knows nothing of them`);
   await sleep(1500);
   const now = Date.now();
   p.line(`stream: ${human(streams.rxAt(now) - streams.rxAt(now - 1000))}/s echoed through fw1`);
@@ -300,62 +306,3 @@ const STREAM_ERRORS: Record<string, string> = {
   timeout: "TIMED OUT: nothing acknowledged for 10 s, the kernel aborted the connection",
   closed: "closed by the server",
 };
-
-const ms = (n: number) => (n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`);
-
-function fmtCache(flows: number, expects: number): string {
-  return `${flows} flow${flows === 1 ? "" : "s"}, ${expects} expectation${expects === 1 ? "" : "s"}`;
-}
-
-function fmtKernel(k: { flows: number; expects: number }): string {
-  return fmtCache(k.flows, k.expects);
-}
-
-/** Waits until fw2's external cache holds fw1's flows (at least `flows`) and the FTP expectation. */
-async function waitSynced(bed: Testbed, p: Progress, flows: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const [k1, c1, c2] = await Promise.all([
-      bed.kernelCounts("fw1"),
-      bed.cacheCounts("fw1"),
-      bed.cacheCounts("fw2"),
-    ]);
-    const ok = c2.external >= flows && c2.expExt >= 1;
-    if (ok || Date.now() > end) {
-      p.line(
-        `fw1 kernel: ${fmtKernel(k1)} | fw1 internal cache: ${fmtCache(c1.internal, c1.expInt)} | ` +
-          `fw2 external cache: ${fmtCache(c2.external, c2.expExt)}`,
-      );
-      if (!ok) throw new Error("fw2 did not receive fw1's state");
-      return;
-    }
-    await sleep(200);
-  }
-}
-
-/** fw2's commit, from its ha log (ctkit's ha) or its daemon's log (primary-backup.sh). */
-async function watchCommit(
-  bed: Testbed,
-  since: number,
-  p: Progress,
-): Promise<{ t: number; ms: number | null } | null> {
-  const hit = await bed.waitHa("fw2", /commit complete|primary-backup\.sh primary done/, since, 25_000);
-  if (!hit) {
-    p.line(red("fw2: no commit reported"));
-    return null;
-  }
-  let commitMs: number | null = null;
-  const m = /in ([\d.]+) ms/.exec(hit.msg);
-  if (m) commitMs = Number(m[1]);
-  if (commitMs === null) {
-    // primary-backup.sh: the daemon logs how long the commit took.
-    const log = await Deno.readTextFile(bed.file("fw2.conntrackd.log")).catch(() => "");
-    const all = [...log.matchAll(/commit has taken (\d+)\.(\d+) seconds/g)];
-    if (all.length) {
-      const last = all[all.length - 1];
-      commitMs = Number(last[1]) * 1000 + Number(last[2]) / 1000;
-    }
-  }
-  p.line(`fw2: ${hit.msg}`, hit.t);
-  return { t: hit.t, ms: commitMs };
-}

@@ -56,6 +56,7 @@ export interface RunResult {
 export class Testbed {
   private readonly created: string[] = [];
   private readonly children: Deno.ChildProcess[] = [];
+  private readonly daemons = new Map<Fw, Deno.ChildProcess>();
   private destroyed = false;
 
   private constructor(readonly prefix: string, readonly dir: string, readonly opts: BedOptions) {}
@@ -297,13 +298,30 @@ Sync {
     if (!impl) return;
     await Deno.writeTextFile(this.conf(fw), this.conntrackdConfig(fw));
     const sock = this.file(`${fw}.sock`);
-    this.spawnLogged(fw, `${this.daemonBin(fw)} -C ${this.conf(fw)}`, this.file(`${fw}.conntrackd.console`));
+    // The child is the daemon itself: `ip netns exec` and `sh -c exec` both replace themselves.
+    const child = this.spawnLogged(
+      fw,
+      `${this.daemonBin(fw)} -C ${this.conf(fw)}`,
+      this.file(`${fw}.conntrackd.console`),
+    );
+    this.daemons.set(fw, child);
     for (let i = 0; i < 200; i++) {
       if ((await Deno.lstat(sock).catch(() => null))?.isSocket) return;
       await sleep(50);
     }
     const log = await Deno.readTextFile(this.file(`${fw}.conntrackd.console`)).catch(() => "");
     throw new Error(`${impl} conntrackd on ${fw} did not start:\n${log}`);
+  }
+
+  /** Kills a firewall's conntrackd with SIGKILL (its lock file and socket stay behind). */
+  async crashDaemon(fw: Fw): Promise<void> {
+    const child = this.daemons.get(fw);
+    if (!child) return;
+    this.daemons.delete(fw);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone already */ }
+    await child.status;
   }
 
   /** A client request (ctkit's client; it speaks to either daemon). */
@@ -374,13 +392,22 @@ Sync {
 
   /** conntrack-tools' primary-backup.sh pointed at this firewall's files, and a wrapper that logs its timing. */
   private async writePrimaryBackup(fw: Fw): Promise<void> {
+    // Its conntrackd calls go through a shim that logs when each one returned (e.g. when -c was done).
+    const shim = this.file(`${fw}.conntrackd-timed.sh`);
+    const stamp = "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)";
+    await Deno.writeTextFile(
+      shim,
+      `#!/bin/sh\n${REF_CONNTRACKD} "$@"\nrc=$?\necho "${stamp} conntrackd $* -> $rc" >>${
+        this.haLog(fw)
+      }\nexit $rc\n`,
+      { mode: 0o755 },
+    );
     const script = (await Deno.readTextFile(PRIMARY_BACKUP_SH))
-      .replace(/^CONNTRACKD_BIN=.*$/m, `CONNTRACKD_BIN=${REF_CONNTRACKD}`)
+      .replace(/^CONNTRACKD_BIN=.*$/m, `CONNTRACKD_BIN=${shim}`)
       .replace(/^CONNTRACKD_LOCK=.*$/m, `CONNTRACKD_LOCK=${this.file(`${fw}.lock`)}`)
       .replace(/^CONNTRACKD_CONFIG=.*$/m, `CONNTRACKD_CONFIG=${this.conf(fw)}`);
     const pb = this.file(`${fw}.primary-backup.sh`);
     await Deno.writeTextFile(pb, script, { mode: 0o755 });
-    const stamp = "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)";
     await Deno.writeTextFile(
       this.file(`${fw}.primary-backup-notify.sh`),
       `#!/bin/sh\necho "${stamp} primary-backup.sh $1" >>${this.haLog(fw)}\n${pb} "$1"\n` +

@@ -152,10 +152,20 @@ async function startDaemon(ctx: HaContext): Promise<boolean> {
   ctx.log.line(`conntrackd is not running: starting ${argv.join(" ")}`);
   let ok = false;
   try {
-    const out = await new Deno.Command(argv[0], { args: argv.slice(1), stdin: "null", stdout: "null" })
-      .output();
-    ok = out.success;
-    if (!ok) ctx.log.line(`error: cannot start conntrackd: ${new TextDecoder().decode(out.stderr).trim()}`);
+    // No pipes: the daemon keeps copies of the descriptors it was started with, and a
+    // pipe it holds never reaches end-of-file. Its own log says why it failed.
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    })
+      .spawn();
+    const status = await child.status;
+    ok = status.success;
+    if (!ok) {
+      ctx.log.line(`error: cannot start conntrackd: it exited with status ${status.code} (see its log)`);
+    }
   } catch (e) {
     ctx.log.line(`error: cannot start conntrackd: ${e instanceof Error ? e.message : String(e)}`);
   }
