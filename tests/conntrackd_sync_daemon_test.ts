@@ -653,11 +653,27 @@ const cases: CtdCase[] = [
       await t.startPeers();
       await waitAcked(t);
       await reads(t, FTFW, ["-s", "rsqueue"], ["-s", "cache"], ["-s", "network"]);
-      await peerReads(t, FTFW, ["-e"], ["-s", "network"]);
+      if (SELF) await peerReads(t, FTFW, ["-e"], ["-s", "network"]);
+      else {
+        // docs/COMPAT.md: ctkit keeps what the restarted peer never acknowledged and sends it
+        // once the peer's first ACK shows it missing; 1.4.7 drops it until the next -B. So
+        // ctkit's peer already has the flow made while it was away: prove it, then align.
+        const rewrite = (text: string) =>
+          text.split("\n").filter((l) => !l.includes("src=10.0.1.1 ")).join("\n");
+        let delivered = false;
+        for (let i = 0; i < 15 && !delivered; i++) {
+          const [, ours] = await t.peerRequest(["-e"], { rewrite });
+          delivered = ours.stdout.includes("src=10.0.1.1 ");
+          if (!delivered) await new Promise((r) => setTimeout(r, 200));
+        }
+        if (!delivered) throw new Error("ctkit's peer lacks the flow made while it was away");
+        await peerReads(t, FTFW, ["-s", "network"]);
+      }
       await act(t, "-B");
       await waitLines(t, ["-e"], 3, "peer");
       await waitAcked(t);
-      await peerReads(t, FTFW, ["-e"], ["-s", "cache"]);
+      // The early delivery above shows in the peer's creation counters: compare them in self mode only.
+      await peerReads(t, FTFW, ["-e"], ...(SELF ? [["-s", "cache"]] : []));
     },
   },
   {

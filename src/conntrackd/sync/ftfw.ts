@@ -39,6 +39,8 @@ import {
 
 const ALIVE_MS = 1000;
 const HELLO_INIT = 0, HELLO_SAY = 1, HELLO_DONE = 2;
+/** How far ahead of the last sequence number a HELLO still belongs to the same peer session. */
+const SESSION_WINDOW = 1 << 16;
 
 export class FtfwProtocol implements SyncProtocol {
   readonly externalTimeout = false;
@@ -117,10 +119,53 @@ export class FtfwProtocol implements SyncProtocol {
     });
   }
 
+  private dropControlMessages(): void {
+    this.rsQueue.iterate((n) => {
+      if (n.kind === "ctl") {
+        Queue.remove(n);
+        freeControlNode(n);
+      }
+    });
+  }
+
+  /**
+   * ctkit's addition: objects sent before the first sequence number the peer
+   * acknowledges and never acknowledged themselves were lost where the peer
+   * could not see a gap (before its first message from us, while HELLO made it
+   * skip sequence tracking, or their ACK was lost): send them again. Control
+   * messages that old are stale and dropped. The reference keeps both until
+   * the resend queue overflows, which is why it may never converge after
+   * losses during the handshake.
+   */
+  private resendUnacknowledged(from: number): void {
+    this.rsQueue.iterate((n) => {
+      if (!before(n.seq, from)) return true;
+      Queue.remove(n);
+      if (n.kind === "ctl") freeControlNode(n);
+      else this.ctx.txQueue.add(n);
+      return false;
+    });
+  }
+
+  /**
+   * ctkit's addition: a HELLO that follows what we already took from the same
+   * peer (a little ahead of the last sequence number, as during the handshake,
+   * when the peer sets HELLO on everything) is tracked like any message, so a
+   * gap gets its NACK. The reference accepts every HELLO message blindly and
+   * empties its resend queue each time, so losses during the handshake are
+   * never recovered. A restarted peer starts again far from where it was.
+   */
+  private continuesSession(seq: number): boolean {
+    if (!this.ctx.seq.isSet) return false;
+    const ahead = (seq - this.ctx.seq.lastRecv) >>> 0;
+    return ahead >= 1 && ahead < SESSION_WINDOW;
+  }
+
   private digest(h: MessageHeader): number {
     if (isData(h.type, h.flags)) return MSG_DATA;
     if (isAck(h.type, h.flags)) {
       if (before(h.to, h.from)) return MSG_BAD;
+      this.resendUnacknowledged(h.from);
       this.emptyResend({ from: h.from, to: h.to });
       return MSG_CTL;
     }
@@ -150,16 +195,21 @@ export class FtfwProtocol implements SyncProtocol {
 
   recv(h: MessageHeader): number {
     let ret: number;
-    if (this.digestHello(h)) {
+    if (this.digestHello(h) && !this.continuesSession(h.seq)) {
       // The peer (re)started: it knows nothing of what we were acknowledging or resending.
       if (this.ackFromSet && before(h.seq, this.ackFrom)) {
         this.window = this.windowSize - 1;
         this.ackFrom = h.seq;
       }
-      this.emptyResend(null);
+      // The reference drops everything unacknowledged here. ctkit drops only the
+      // control messages (they referred to the old session) and keeps the
+      // objects: those the peer never got are sent again once its first ACK
+      // shows where its sequence starts (resendUnacknowledged).
+      this.dropControlMessages();
       ret = this.inSync(h);
     } else {
-      const { state, expected } = this.ctx.seq.track(h.seq);
+      // A HELLO message the reference would not track is not counted either.
+      const { state, expected } = this.ctx.seq.track(h.seq, !(h.flags & F_HELLO));
       if (state === SEQ_AFTER) {
         ret = this.digest(h);
         if (ret !== MSG_BAD) {

@@ -19,18 +19,22 @@ export class SeqTracker {
     return this.set;
   }
 
-  /** Classifies `seq` without updating; `expected` is what should have come. */
-  track(seq: number): { state: number; expected: number } {
+  /**
+   * Classifies `seq` without updating; `expected` is what should have come.
+   * `count` false leaves the lost/before counters alone (messages the
+   * reference does not track, so `-s network` stays identical).
+   */
+  track(seq: number, count = true): { state: number; expected: number } {
     const expected = (this.lastRecv + 1) >>> 0;
     if (!this.set) return { state: SEQ_UNSET, expected };
     if (seq === expected) return { state: SEQ_IN_SYNC, expected };
     if (after(seq, expected)) {
       // The reference counts seq - last + 1 lost messages (one too many: kept for identical figures).
-      this.stats.lost += (seq - this.lastRecv + 1) >>> 0;
+      if (count) this.stats.lost += (seq - this.lastRecv + 1) >>> 0;
       return { state: SEQ_AFTER, expected };
     }
     if (before(seq, expected)) {
-      this.stats.before++;
+      if (count) this.stats.before++;
       return { state: SEQ_BEFORE, expected };
     }
     return { state: SEQ_UNKNOWN, expected };
