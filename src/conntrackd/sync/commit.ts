@@ -9,7 +9,7 @@ import { formatExpect } from "../../conntrack/format/expect.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { strerror } from "../../../ffi/libc.ts";
 import { EEXIST, ENOENT } from "../../netlink/constants.ts";
-import type { Cache, CacheObject } from "../cache/cache.ts";
+import type { Cache } from "../cache/cache.ts";
 import { now } from "../cache/cache.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import { yieldToLoop } from "../ctnl/events.ts";
@@ -50,9 +50,10 @@ export class Committer {
   /** Commits one conntrack cache; returns [ok, failed]. */
   async commitConntracks(cache: Cache<Conntrack>): Promise<[number, number]> {
     let ok = 0, fail = 0;
-    const objs = [...cache.values()];
+    // Each value is decoded once: a cache object decodes its record on every read.
+    const objs = [...cache.values()].map((o) => ({ ct: o.value, lastupdate: o.lastupdate }));
     for (const pass of [false, true]) {
-      const todo = objs.filter((o) => isRelated(o.value) === pass);
+      const todo = objs.filter((o) => isRelated(o.ct) === pass);
       for (let i = 0; i < todo.length; i += STEP) {
         const part = todo.slice(i, i + STEP);
         const [o, f] = await this.createBatch(part);
@@ -66,11 +67,11 @@ export class Committer {
     return [ok, fail];
   }
 
-  private async createBatch(part: CacheObject<Conntrack>[]): Promise<[number, number]> {
+  private async createBatch(part: Array<{ ct: Conntrack; lastupdate: number }>): Promise<[number, number]> {
     const reqs = part.map((o) =>
       entryToCreate(
-        o.value,
-        commitTimeout(o.value.timeout, o.lastupdate, this.opts),
+        o.ct,
+        commitTimeout(o.ct.timeout, o.lastupdate, this.opts),
         this.opts.tcpWindowTracking,
       )
     );

@@ -15,6 +15,11 @@ export interface HaSteps {
   commitRunning(): boolean;
   /** Entries waiting in the external caches. */
   externalSizes(): { ct: number; exp: number };
+  /**
+   * While on, the kernel's events about the commit's own creations are not cached: the
+   * primary transition rebuilds the internal cache from the kernel right after the commit.
+   */
+  ignoreCommitEvents(ignore: boolean): void;
   log: Logger;
 }
 
@@ -29,17 +34,28 @@ export async function haRequest(code: number, steps: HaSteps, reply: Reply): Pro
   if (code === HA_BACKUP || code === HA_FAULT) {
     await run(steps, R.RESET_TIMERS);
     if (code === HA_BACKUP) await run(steps, R.REQUEST_DUMP);
-    reply.write(`done ${ms(start)}\n`);
-    return;
+  } else {
+    // A commit already under way (someone's `-c`) is waited for: ours must run to the end.
+    while (steps.commitRunning()) await sleep(5);
+    steps.ignoreCommitEvents(true);
+    try {
+      await primary(code === HA_PRIMARY_GUARDED, steps, reply);
+    } finally {
+      steps.ignoreCommitEvents(false);
+    }
+    steps.log.log("notice", `ha: primary transition done in ${ms(start)} ms`);
   }
-  // A commit already under way (someone's `-c`) is waited for: ours must run to the end.
-  while (steps.commitRunning()) await sleep(5);
+  reply.write(`done ${ms(start)}\n`);
+}
+
+/** Commit (conntracks, then expectations), lift the guard, flush the caches, resync, bulk send. */
+async function primary(guarded: boolean, steps: HaSteps, reply: Reply): Promise<void> {
   const { ct, exp } = steps.externalSizes();
   const commitStart = performance.now();
   await run(steps, R.ALL_COMMIT);
-  // The wall-clock time too: the client logs the moment the state was in the kernel, not when it heard of it.
+  // The wall-clock time too: the client logs when the state was in the kernel, not when it heard of it.
   reply.write(`commit ${ct} ${exp} ${ms(commitStart)} ${Date.now()}\n`);
-  if (code === HA_PRIMARY_GUARDED) {
+  if (guarded) {
     const liftStart = performance.now();
     const errs = await liftGuard();
     for (const e of errs) steps.log.log("error", `ha: cannot lift the guard: ${e}`);
@@ -52,6 +68,4 @@ export async function haRequest(code: number, steps: HaSteps, reply: Reply): Pro
   await run(steps, R.ALL_RESYNC_MASTER);
   reply.write(`resync ${ms(resyncStart)}\n`);
   await run(steps, R.SEND_BULK);
-  steps.log.log("notice", `ha: primary transition done in ${ms(start)} ms`);
-  reply.write(`done ${ms(start)}\n`);
 }

@@ -437,6 +437,8 @@ export class SyncMode implements Mode {
         ct: this.ctExternal?.stats.active ?? 0,
         exp: this.expectations ? this.expExternal?.stats.active ?? 0 : 0,
       }),
+      ignoreCommitEvents: (ignore) =>
+        this.deps.ctnl.registerOrigin(this.commitSocket.portid, ignore ? ORIGIN_INJECT : ORIGIN_COMMIT),
       log: this.deps.log,
     };
   }
