@@ -510,6 +510,7 @@ async function eventBurst(impl: Impl, n: number, rate: number): Promise<void> {
       record(`${row}: daemon CPU µs per event`, impl, (d.cpuMs() - cpu0) * 1000 / rt.received);
       if (!rate) record(`${row}: events/s sent`, impl, n / (sendMs / 1000));
       if (!rate) record(`${row}: VmHWM (MB)`, impl, MB(d.memory().hwm));
+      if (TRACE) log(`threads: ${d.threadCpu()}`);
       log(
         `${row} ${impl}: ${rt.received} received, ${rt.overrun} overruns, ${
           (rt.received / secs).toFixed(0)
