@@ -600,6 +600,11 @@ async function syncPair(tx: Impl, rx: Impl, commit: boolean): Promise<void> {
     const net = (await dr.request("-s", "network")).stdout;
     const lost = Number(/Packets lost:\s+(\d+)/.exec(net)?.[1] ?? NaN);
     record("replicate: receiver 'Packets lost' (-s network)", pair, lost);
+    const traffic = /(\d+) Bytes sent\s+\d+ Bytes recv\n\s*(\d+) Pckts sent/.exec(
+      (await dt.request("-s")).stdout,
+    );
+    record("replicate: sender datagrams sent", pair, Number(traffic?.[2] ?? NaN));
+    record("replicate: sender bytes sent", pair, Number(traffic?.[1] ?? NaN));
     const queues = (await dt.request("-s", "queue")).stdout;
     const rsq = Number(/queue rsqueue:\ncurrent elements:\s+(\d+)/.exec(queues)?.[1] ?? NaN);
     record("replicate: sender resend queue length after (-s queue)", pair, rsq);
