@@ -173,6 +173,10 @@ Deno.test({
         /committing all external caches[\s\S]*flushing caches[\s\S]*resync with master conntrack table/,
       );
       assertMatch(ctd1, /sending bulk update[\s\S]*ha: primary transition done/);
+      // The daemon hears of new entries again (the commit paused its NEW events).
+      const before = (await bed.cacheCounts("fw1")).internal;
+      await makeFlows(bed, "fw1", 73);
+      await until(async () => (await bed.cacheCounts("fw1")).internal >= before + 3, 10_000);
       // backup: purge scheduled and resync requested, in the same single request.
       assertEquals((await ha(bed, "fw1", ["GROUP", "G", "BACKUP", "0"])).code, 0);
       assert(await guarded(bed, "fw1"));

@@ -9,7 +9,7 @@
 import { ADDR, type Impl, Testbed } from "./testbed.ts";
 import { startServers, Streams, type StreamSummary } from "./flows.ts";
 import { fillIdleFlows } from "./idle_flows.ts";
-import { fmtCache, ms, waitSynced, watchCommit } from "./observe.ts";
+import { ms, waitSynced, watchCommit } from "./observe.ts";
 import { bold, green, Progress, red, sleep } from "./progress.ts";
 
 export interface RaceOptions {
@@ -131,6 +131,8 @@ async function race(bed: Testbed, o: RaceOptions, p: Progress): Promise<RaceResu
     `master -> commit complete ${r.masterToCommit === null ? "?" : ms(r.masterToCommit)}, ` +
     `longest stall of a surviving stream ${longestStall.toFixed(2)} s`;
   p.line(survived === o.streams ? green(line) : red(line));
+  const lost = summaries.map((s, i) => s.error ? `#${i + 1} ${s.error}` : "").filter(Boolean);
+  if (lost.length) p.line(`streams lost: ${lost.join(", ")}`);
   return r;
 }
 
@@ -204,7 +206,7 @@ export async function runRace(argv: string[]): Promise<number> {
     );
   }
   console.log(
-    `(${fmtCache(plan.base.idleFlows, 0).split(",")[0]} idle synced flows, SNAT with random ports)`,
+    `(${plan.base.idleFlows} idle synced flows, ${plan.base.streams} streams, SNAT with random ports)`,
   );
   const ctkitOk = results.filter((r) => r.opts.impl === "ctkit" && r.opts.guard)
     .every((r) => r.survived === r.opts.streams);

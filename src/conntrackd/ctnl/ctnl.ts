@@ -53,6 +53,11 @@ export class Ctnl {
     this.expectHelpers = es === true || es === false ? true : es;
   }
 
+  /** The event socket's descriptor; null when polling (ha's commit pauses its NEW events, sync/ha.ts). */
+  get eventFd(): number | null {
+    return this.event?.fd ?? null;
+  }
+
   /** Marks events caused by a socket of the daemon (commit, inject) as such. */
   registerOrigin(portid: number, origin: number): void {
     this.origins.set(portid, origin);

@@ -7,6 +7,8 @@ import * as R from "../client/codes.ts";
 import { HA_BACKUP, HA_FAULT, HA_PRIMARY_GUARDED, HA_REPLY_MARKER } from "../ha/codes.ts";
 import { liftGuard } from "../ha/guard.ts";
 import { type Logger, Reply } from "../modes/mode.ts";
+import { libc } from "../../../ffi/libc.ts";
+import { SOL_NETLINK } from "../../netlink/constants.ts";
 
 export interface HaSteps {
   /** Runs one standard request as the daemon does for a client, writing its text into `reply`. */
@@ -16,8 +18,9 @@ export interface HaSteps {
   /** Entries waiting in the external caches. */
   externalSizes(): { ct: number; exp: number };
   /**
-   * While on, the kernel's events about the commit's own creations are not cached: the
-   * primary transition rebuilds the internal cache from the kernel right after the commit.
+   * While on, the kernel's events about new entries (the commit's own creations above all)
+   * are neither received nor cached: the primary transition rebuilds the internal cache
+   * from the kernel right after the commit.
    */
   ignoreCommitEvents(ignore: boolean): void;
   log: Logger;
@@ -37,12 +40,7 @@ export async function haRequest(code: number, steps: HaSteps, reply: Reply): Pro
   } else {
     // A commit already under way (someone's `-c`) is waited for: ours must run to the end.
     while (steps.commitRunning()) await sleep(5);
-    steps.ignoreCommitEvents(true);
-    try {
-      await primary(code === HA_PRIMARY_GUARDED, steps, reply);
-    } finally {
-      steps.ignoreCommitEvents(false);
-    }
+    await primary(code === HA_PRIMARY_GUARDED, steps, reply);
     steps.log.log("notice", `ha: primary transition done in ${ms(start)} ms`);
   }
   reply.write(`done ${ms(start)}\n`);
@@ -52,7 +50,13 @@ export async function haRequest(code: number, steps: HaSteps, reply: Reply): Pro
 async function primary(guarded: boolean, steps: HaSteps, reply: Reply): Promise<void> {
   const { ct, exp } = steps.externalSizes();
   const commitStart = performance.now();
-  await run(steps, R.ALL_COMMIT);
+  // Back on before the resync's dump starts, so nothing created meanwhile is missed.
+  steps.ignoreCommitEvents(true);
+  try {
+    await run(steps, R.ALL_COMMIT);
+  } finally {
+    steps.ignoreCommitEvents(false);
+  }
   // The wall-clock time too: the client logs when the state was in the kernel, not when it heard of it.
   reply.write(`commit ${ct} ${exp} ${ms(commitStart)} ${Date.now()}\n`);
   if (guarded) {
@@ -68,4 +72,24 @@ async function primary(guarded: boolean, steps: HaSteps, reply: Reply): Promise<
   await run(steps, R.ALL_RESYNC_MASTER);
   reply.write(`resync ${ms(resyncStart)}\n`);
   await run(steps, R.SEND_BULK);
+}
+
+const NETLINK_ADD_MEMBERSHIP = 1;
+const NETLINK_DROP_MEMBERSHIP = 2;
+const NFNLGRP_CONNTRACK_NEW = 1;
+const NFNLGRP_CONNTRACK_EXP_NEW = 4;
+
+/**
+ * Leaves or rejoins the event socket's NEW groups. With no listener the kernel
+ * does not even build the events of the commit's 100 000 creations; what is
+ * created meanwhile by traffic is found by the resync that follows the commit.
+ */
+export function setNewEvents(fd: number | null, on: boolean, expectations: boolean): void {
+  if (fd === null) return;
+  const opt = on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP;
+  const groups = expectations ? [NFNLGRP_CONNTRACK_NEW, NFNLGRP_CONNTRACK_EXP_NEW] : [NFNLGRP_CONNTRACK_NEW];
+  for (const group of groups) {
+    const v = new Uint8Array(new Int32Array([group]).buffer);
+    libc().setsockopt(fd, SOL_NETLINK, opt, v, 4);
+  }
 }

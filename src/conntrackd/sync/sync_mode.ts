@@ -57,7 +57,7 @@ import {
   newNetworkStats,
 } from "./wire/mod.ts";
 import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
-import { haRequest, type HaSteps } from "./ha.ts";
+import { haRequest, type HaSteps, setNewEvents } from "./ha.ts";
 import { isHaRequest } from "../ha/codes.ts";
 
 export interface SyncModeDeps {
@@ -437,8 +437,10 @@ export class SyncMode implements Mode {
         ct: this.ctExternal?.stats.active ?? 0,
         exp: this.expectations ? this.expExternal?.stats.active ?? 0 : 0,
       }),
-      ignoreCommitEvents: (ignore) =>
-        this.deps.ctnl.registerOrigin(this.commitSocket.portid, ignore ? ORIGIN_INJECT : ORIGIN_COMMIT),
+      ignoreCommitEvents: (ignore) => {
+        this.deps.ctnl.registerOrigin(this.commitSocket.portid, ignore ? ORIGIN_INJECT : ORIGIN_COMMIT);
+        setNewEvents(this.deps.ctnl.eventFd, !ignore, this.expectations);
+      },
       log: this.deps.log,
     };
   }
