@@ -3,7 +3,7 @@
 import { DEFAULTS, runScenario, type ScenarioOptions } from "./scenario.ts";
 import { runRace } from "./race.ts";
 import { Progress } from "./progress.ts";
-import type { Testbed } from "./testbed.ts";
+import { Testbed } from "./testbed.ts";
 
 const USAGE = `Usage: scripts/demo [options]
 A client keeps a TCP stream and an FTP session (passive mode) through a pair of
@@ -87,6 +87,7 @@ async function main(): Promise<number> {
     console.error("scripts/demo needs root (it creates network namespaces)");
     return 1;
   }
+  await Testbed.removeStale();
   if (Deno.args.includes("--race")) return await runRace(Deno.args.filter((a) => a !== "--race"));
   let opts: ScenarioOptions;
   try {

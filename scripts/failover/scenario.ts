@@ -159,10 +159,8 @@ async function scenario(bed: Testbed, o: ScenarioOptions, p: Progress): Promise<
   p.step("fw1 crashes");
   const crashAt = Date.now();
   const killed = await bed.crash("fw1");
-  p.line(
-    `fw1: ${killed} processes (keepalived, conntrackd, ha) killed with SIGKILL, lan0/wan0/sync0 down`,
-    crashAt,
-  );
+  const victims = o.sync ? "keepalived, conntrackd, ha" : "keepalived";
+  p.line(`fw1: all ${killed} processes (${victims}) killed with SIGKILL, lan0/wan0/sync0 down`, crashAt);
 
   // Watch the takeover: VIPs on fw2, the commit, the stream moving again.
   // Filled in by the watchers below as the takeover happens.

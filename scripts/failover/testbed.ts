@@ -62,9 +62,31 @@ export class Testbed {
   private constructor(readonly prefix: string, readonly dir: string, readonly opts: BedOptions) {}
 
   static async create(opts: BedOptions): Promise<Testbed> {
-    const dir = await Deno.makeTempDir({ prefix: "ctkit-failover-" });
-    const tag = `${Deno.pid}${crypto.randomUUID().slice(0, 4)}`;
-    return new Testbed(`ctkfo${tag}`, dir, opts);
+    const dir = await Deno.makeTempDir({ prefix: `ctkit-failover-${Deno.pid}-` });
+    return new Testbed(`ctkfo-${Deno.pid}-${crypto.randomUUID().slice(0, 4)}`, dir, opts);
+  }
+
+  /** Removes what a testbed killed without a chance to clean up (SIGKILL) left: its creator is gone. */
+  static async removeStale(): Promise<void> {
+    const out = await new Deno.Command("ip", { args: ["netns", "list"], stdout: "piped", stderr: "null" })
+      .output();
+    for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+      const m = /^(ctkfo-(\d+)-[0-9a-f]{4}-\w+)/.exec(line);
+      if (!m || (await Deno.stat(`/proc/${m[2]}`).catch(() => null))) continue;
+      const pids = await new Deno.Command("ip", { args: ["netns", "pids", m[1]], stdout: "piped" }).output();
+      for (const p of new TextDecoder().decode(pids.stdout).split("\n").map(Number).filter((n) => n > 0)) {
+        try {
+          Deno.kill(p, "SIGKILL");
+        } catch { /* gone already */ }
+      }
+      await new Deno.Command("ip", { args: ["netns", "del", m[1]], stderr: "null" }).output();
+    }
+    const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+    for await (const e of Deno.readDir(tmp)) {
+      const m = /^ctkit-failover-(\d+)-/.exec(e.name);
+      if (!m || !e.isDirectory || (await Deno.stat(`/proc/${m[1]}`).catch(() => null))) continue;
+      await Deno.remove(`${tmp}/${e.name}`, { recursive: true }).catch(() => {});
+    }
   }
 
   ns(role: Role): string {
