@@ -16,6 +16,15 @@ const waiting = {
   // poll() off the JS thread, so a long wait never blocks the event loop.
   poll_nb: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  // A batch of netlink requests handed to the kernel on a worker thread: the
+  // kernel does the work (e.g. creating entries) while the JS thread prepares
+  // the next batch.
+  sendto_nb: {
+    name: "sendto",
+    parameters: ["i32", "buffer", "usize", "i32", "pointer", "u32"],
+    result: "isize",
+    nonblocking: true,
+  },
   // Several datagrams per call, on a worker thread: the kernel builds each dump
   // datagram inside the receive, so this overlaps its work with ours.
   recvmmsg_nb: {

@@ -107,10 +107,10 @@ function putProtoinfo(b: MessageBuilder, ct: Conntrack): void {
     b.nest(A.CTA_PROTOINFO).nest(A.CTA_PROTOINFO_TCP);
     if (ct.state !== undefined) b.u8(A.CTA_PROTOINFO_TCP_STATE, ct.state);
     if (flagsO) {
-      b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, new Uint8Array([ct.tcpFlagsOrig!, ct.tcpMaskOrig!]));
+      b.bytes2(A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL, ct.tcpFlagsOrig!, ct.tcpMaskOrig!);
     }
     if (flagsR) {
-      b.bytes(A.CTA_PROTOINFO_TCP_FLAGS_REPLY, new Uint8Array([ct.tcpFlagsReply!, ct.tcpMaskReply!]));
+      b.bytes2(A.CTA_PROTOINFO_TCP_FLAGS_REPLY, ct.tcpFlagsReply!, ct.tcpMaskReply!);
     }
     if (ct.tcpWscaleOrig !== undefined) b.u8(A.CTA_PROTOINFO_TCP_WSCALE_ORIGINAL, ct.tcpWscaleOrig);
     if (ct.tcpWscaleReply !== undefined) b.u8(A.CTA_PROTOINFO_TCP_WSCALE_REPLY, ct.tcpWscaleReply);

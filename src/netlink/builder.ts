@@ -84,6 +84,14 @@ export class MessageBuilder {
     this.view.setBigUint64(at, v, false);
     return this;
   }
+  /** A two-byte attribute (e.g. TCP flags and mask) without a buffer to copy from. */
+  bytes2(type: number, first: number, second: number): this {
+    const at = this.header(type, 2);
+    this.buf[at] = first;
+    this.buf[at + 1] = second;
+    this.pad();
+    return this;
+  }
   bytes(type: number, b: Uint8Array): this {
     const at = this.header(type, b.length); // may grow (replace) this.buf
     this.buf.set(b, at);

@@ -21,6 +21,15 @@ export function exchange(
   onReply?: ReplyVisitor,
 ) {
   sock.send(b.bytesView());
+  return collectReplies(sock, awaited, onReply);
+}
+
+/**
+ * The reading half of exchange(): for requests already sent (e.g. by a
+ * sendto() on a worker thread), reads until every awaited sequence number is
+ * answered; returns the errors by sequence number.
+ */
+export function collectReplies(sock: NetlinkSocket, awaited: Iterable<number>, onReply?: ReplyVisitor) {
   const pending = new Set(awaited);
   const errors = new Map<number, number>();
   while (pending.size > 0) {

@@ -94,6 +94,11 @@ export class Cache<T> {
     private readonly codec: ValueCodec<T> | null = null,
   ) {}
 
+  /** True when `obj.value` decodes a fresh copy (the caller may change it freely). */
+  get copiesOnRead(): boolean {
+    return this.codec !== null;
+  }
+
   get size(): number {
     return this.table.size;
   }

@@ -15,7 +15,8 @@ import {
   NLM_F_REQUEST,
 } from "../../netlink/constants.ts";
 import { type DumpBuffers, dumpPipelined, newDumpBuffers } from "../../netlink/dump_pipeline.ts";
-import { exchange } from "../../netlink/exchange.ts";
+import { collectReplies, exchange } from "../../netlink/exchange.ts";
+import { libcWaiting } from "../../../ffi/libc.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
 import * as A from "../../conntrack/attrs.ts";
 import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
@@ -139,6 +140,68 @@ export class KernelTable {
     return this.serial(() =>
       this.batch(cts, A.IPCTNL_MSG_CT_DELETE, 0, (b, ct) => putConntrackKey(b, ct), !reportMissing)
     );
+  }
+
+  /**
+   * Creates many entries, the kernel's work overlapped with ours: each batch
+   * goes to the kernel through a sendto() on a worker thread (the kernel
+   * creates the entries on that thread's CPU) while the next batch is built
+   * here. Returns the errno of each failure.
+   */
+  createConntracksPipelined(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+    return this.serial(async () => {
+      const failed = new Map<Conntrack, number>();
+      // Two builders (one in the kernel's hands, one being filled) and the batch in flight.
+      // (Two sockets on two CPUs measured no faster here: the kernel's inserts contend.)
+      const lanes = [this.sock].map((sock) => ({
+        sock,
+        builders: [new MessageBuilder(BATCH * 256), new MessageBuilder(BATCH * 256)],
+        round: 0,
+        inflight: null as { sent: Promise<number | bigint>; part: Conntrack[]; seqs: number[] } | null,
+      }));
+      const settle = async (lane: typeof lanes[number]) => {
+        const f = lane.inflight;
+        if (!f) return;
+        lane.inflight = null;
+        const n = Number(await f.sent);
+        // A failed send leaves its errno on the worker thread: report the batch as failed (EIO).
+        const errors = n < 0
+          ? new Map(f.seqs.map((s) => [s, 5]))
+          : collectReplies(lane.sock, [f.seqs[f.seqs.length - 1]]);
+        for (let k = 0; k < f.part.length; k++) {
+          const e = errors.get(f.seqs[k]);
+          if (e !== undefined) failed.set(f.part[k], e);
+        }
+      };
+      for (let i = 0, next = 0; i < cts.length; i += BATCH, next = (next + 1) % lanes.length) {
+        const lane = lanes[next];
+        const part = cts.slice(i, i + BATCH);
+        const b = lane.builders[lane.round++ & 1].reset();
+        const seqs: number[] = [];
+        for (let k = 0; k < part.length; k++) {
+          const seq = lane.sock.nextSeq();
+          seqs.push(seq);
+          const ack = k === part.length - 1 ? NLM_F_ACK : 0;
+          b.begin(
+            (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_NEW,
+            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | ack,
+            seq,
+            part[k].orig.l3,
+          );
+          putConntrack(b, part[k]);
+          b.end();
+        }
+        await settle(lane);
+        const bytes = b.bytesView();
+        lane.inflight = {
+          sent: libcWaiting().sendto_nb(lane.sock.fd, bytes, BigInt(bytes.length), 0, null, 0),
+          part,
+          seqs,
+        };
+      }
+      for (const lane of lanes) await settle(lane);
+      return failed;
+    });
   }
 
   /** Creates entries (NLM_F_CREATE|NLM_F_EXCL); returns the errno of each failure. */

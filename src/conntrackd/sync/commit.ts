@@ -14,7 +14,7 @@ import { now } from "../cache/cache.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import { yieldToLoop } from "../ctnl/events.ts";
 import type { Logger } from "../modes/mode.ts";
-import { entryToCreate, isRelated } from "./kernel_entry.ts";
+import { entryToCreate, makeCreateRequest } from "./kernel_entry.ts";
 
 const STEP = 1024;
 
@@ -50,32 +50,38 @@ export class Committer {
   /** Commits one conntrack cache; returns [ok, failed]. */
   async commitConntracks(cache: Cache<Conntrack>): Promise<[number, number]> {
     let ok = 0, fail = 0;
-    // Each value is decoded once: a cache object decodes its record on every read.
-    const objs = [...cache.values()].map((o) => ({ ct: o.value, lastupdate: o.lastupdate }));
-    for (const pass of [false, true]) {
-      const todo = objs.filter((o) => isRelated(o.ct) === pass);
-      for (let i = 0; i < todo.length; i += STEP) {
-        const part = todo.slice(i, i + STEP);
-        const [o, f] = await this.createBatch(part);
-        ok += o;
-        fail += f;
-        await yieldToLoop();
+    const objs = [...cache.values()];
+    // A cache that packs its values hands out a fresh copy on every read: the
+    // request is built in that copy, and each entry is decoded once.
+    const own = cache.copiesOnRead;
+    // Masters first, then the entries that need them (their masters must exist).
+    const related: Conntrack[] = [];
+    const send = async (reqs: Conntrack[]) => {
+      const [o, f] = await this.createBatch(reqs);
+      ok += o;
+      fail += f;
+      await yieldToLoop();
+    };
+    for (let i = 0; i < objs.length; i += STEP) {
+      const reqs: Conntrack[] = [];
+      for (const o of objs.slice(i, i + STEP)) {
+        const value = o.value;
+        const timeout = commitTimeout(value.timeout, o.lastupdate, this.opts);
+        const req = own
+          ? makeCreateRequest(value, timeout, this.opts.tcpWindowTracking)
+          : entryToCreate(value, timeout, this.opts.tcpWindowTracking);
+        (req.master !== undefined ? related : reqs).push(req);
       }
+      await send(reqs);
     }
+    for (let i = 0; i < related.length; i += STEP) await send(related.slice(i, i + STEP));
     cache.stats.commitOk += ok;
     cache.stats.commitFail += fail;
     return [ok, fail];
   }
 
-  private async createBatch(part: Array<{ ct: Conntrack; lastupdate: number }>): Promise<[number, number]> {
-    const reqs = part.map((o) =>
-      entryToCreate(
-        o.ct,
-        commitTimeout(o.ct.timeout, o.lastupdate, this.opts),
-        this.opts.tcpWindowTracking,
-      )
-    );
-    const failed = await this.kernel.createConntracks(reqs);
+  private async createBatch(reqs: Conntrack[]): Promise<[number, number]> {
+    const failed = await this.kernel.createConntracksPipelined(reqs);
     let fail = 0;
     const retry: Conntrack[] = [];
     for (const [req, code] of failed) {
@@ -102,7 +108,7 @@ export class Committer {
         this.log.logEntry(this.entryLine(req));
       }
     }
-    return [part.length - fail, fail];
+    return [reqs.length - fail, fail];
   }
 
   /** Commits the expectation cache; returns [ok, failed]. */

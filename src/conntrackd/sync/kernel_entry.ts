@@ -31,7 +31,15 @@ function beLiberal(ct: Conntrack): void {
 
 /** The request that creates `ct` in the kernel; `timeout` 0 keeps the entry's own. */
 export function entryToCreate(ct: Conntrack, timeout: number, windowTracking: boolean): Conntrack {
-  const c = cloneConntrack(ct);
+  return makeCreateRequest(cloneConntrack(ct), timeout, windowTracking);
+}
+
+/**
+ * entryToCreate on an object the caller owns and no longer needs as it is (a
+ * copy just decoded from a cache record): no clone, so a commit of 100 000
+ * entries allocates only what decoding does.
+ */
+export function makeCreateRequest(c: Conntrack, timeout: number, windowTracking: boolean): Conntrack {
   if (timeout > 0) c.timeout = timeout;
   if (c.status !== undefined) c.status &= ~IPS_EXPECTED;
   c.reply = reverseTuple(c.orig, c.reply);
