@@ -71,13 +71,14 @@ export class Ctnl {
       await this.populateConntracks();
       if (this.expectations && mode.exp) await this.populateExpects();
     }
-    warmUp(this.deps.filter);
     if (g.pollSecs !== null) {
       this.pollTimer = setTimeout(() => this.pollTick(), g.pollSecs * 1000);
       this.deps.log.log("notice", "running in polling mode");
       return;
     }
     this.openEventSocket();
+    // After the socket is open: events arriving meanwhile wait in the ring.
+    warmUp(this.deps.filter);
   }
 
   private groups(): number {
