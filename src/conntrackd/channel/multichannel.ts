@@ -61,6 +61,11 @@ export class MultiChannel {
     return this.active.send(message);
   }
 
+  /** Bytes waiting in the active link's send buffer. */
+  get pending(): number {
+    return this.active.pending;
+  }
+
   /** Writes out the active link's buffer. */
   flush(): boolean {
     return this.active.flush();

@@ -16,6 +16,7 @@ import {
   type SyncProtocol,
 } from "./protocol.ts";
 import { SEQ_AFTER, SEQ_BEFORE } from "./sequence.ts";
+import { IdleTimer } from "./idle_timer.ts";
 import {
   after,
   before,
@@ -50,7 +51,7 @@ export class FtfwProtocol implements SyncProtocol {
   private ackFromSet = false;
   private hello = HELLO_INIT;
   private sayHelloBack = false;
-  private alive: ReturnType<typeof setTimeout> | undefined;
+  private readonly alive = new IdleTimer(ALIVE_MS, () => this.aliveTick());
 
   constructor(
     private readonly ctx: SyncContext,
@@ -59,12 +60,7 @@ export class FtfwProtocol implements SyncProtocol {
   ) {
     this.rsQueue = new Queue("rsqueue", resendQueueSize);
     this.window = windowSize;
-    this.armAlive();
-  }
-
-  private armAlive(): void {
-    clearTimeout(this.alive);
-    this.alive = setTimeout(() => this.aliveTick(), ALIVE_MS);
+    this.alive.touch();
   }
 
   /** Idle second: acknowledge what arrived, or just say we are alive. */
@@ -73,7 +69,7 @@ export class FtfwProtocol implements SyncProtocol {
       this.queueControl(F_ACK, this.ackFrom, this.ctx.seq.lastRecv);
       this.ackFromSet = false;
     } else this.queueControl(F_ALIVE);
-    this.armAlive();
+    this.alive.touch();
   }
 
   private queueControl(flags: number, from = 0, to = 0): void {
@@ -291,7 +287,7 @@ export class FtfwProtocol implements SyncProtocol {
         this.keep(n);
       }
     }
-    this.armAlive();
+    this.alive.touch();
   }
 
   local(code: number, reply: Reply): void {
@@ -321,7 +317,7 @@ export class FtfwProtocol implements SyncProtocol {
   }
 
   kill(): void {
-    clearTimeout(this.alive);
+    this.alive.stop();
     this.rsQueue.destroy();
   }
 }

@@ -103,12 +103,14 @@ export class InternalCache {
       onNew: (ct, origin) => {
         if (origin === ORIGIN_INJECT) return;
         strip(ct);
-        const old = cache.find(ct);
+        // One key for both the lookup and the new object: building it is a good part of an event's cost.
+        const key = cache.ops.keyOf(ct);
+        const old = cache.findKey(key);
         if (old) {
           cache.del(old);
           cache.freeObject(old);
         }
-        const obj = cache.newObject(ct);
+        const obj = cache.newObject(ct, key);
         if (!cache.add(obj)) {
           cache.freeObject(obj);
           return;

@@ -23,23 +23,19 @@ import {
   MSG_CTL,
   MSG_DATA,
 } from "./wire/mod.ts";
+import { IdleTimer } from "./idle_timer.ts";
 
 const ALIVE_MS = 1000;
 
 export class NotrackProtocol implements SyncProtocol {
   readonly externalTimeout = false;
-  private alive: ReturnType<typeof setTimeout> | undefined;
+  private readonly alive = new IdleTimer(ALIVE_MS, () => {
+    this.queueControl(F_ALIVE);
+    this.alive.touch();
+  });
 
   constructor(private readonly ctx: SyncContext) {
-    this.armAlive();
-  }
-
-  private armAlive(): void {
-    clearTimeout(this.alive);
-    this.alive = setTimeout(() => {
-      this.queueControl(F_ALIVE);
-      this.armAlive();
-    }, ALIVE_MS);
+    this.alive.touch();
   }
 
   private queueControl(flags: number): void {
@@ -91,7 +87,7 @@ export class NotrackProtocol implements SyncProtocol {
         putObject(o);
       }
     }
-    this.armAlive();
+    this.alive.touch();
   }
 
   local(code: number, _reply: Reply): void {
@@ -108,7 +104,7 @@ export class NotrackProtocol implements SyncProtocol {
   }
 
   kill(): void {
-    clearTimeout(this.alive);
+    this.alive.stop();
   }
 }
 

@@ -56,6 +56,11 @@ export class Transmitter {
     return seq;
   }
 
+  /** Bytes of messages built but not yet written out (a partly filled datagram). */
+  get pending(): number {
+    return this.channel.pending;
+  }
+
   flush(): void {
     this.channel.flush();
   }
