@@ -7,11 +7,11 @@ import {
   type ControlMessage,
   getObject,
   putObject,
-  sendObject,
   type SyncContext,
   type SyncObject,
   type SyncProtocol,
 } from "./protocol.ts";
+import { transmitObject } from "./internal.ts";
 import { type MessageHeader, MSG_CTL, MSG_DATA } from "./wire/mod.ts";
 
 /** The reference's refresh delay: 1..RefreshTime s plus 0.2..1 s. */
@@ -46,7 +46,7 @@ export class AlarmProtocol implements SyncProtocol {
         freeControlNode(n);
       } else {
         const o = n.data as SyncObject;
-        sendObject(tx, o);
+        transmitObject(tx, o);
         putObject(o);
       }
     }

@@ -10,11 +10,11 @@ import {
   type ControlMessage,
   getObject,
   putObject,
-  sendObject,
   type SyncContext,
   type SyncObject,
   type SyncProtocol,
 } from "./protocol.ts";
+import { transmitObject } from "./internal.ts";
 import { SEQ_AFTER, SEQ_BEFORE } from "./sequence.ts";
 import { IdleTimer } from "./idle_timer.ts";
 import {
@@ -282,7 +282,7 @@ export class FtfwProtocol implements SyncProtocol {
         if (c.flags & (F_ACK | F_NACK | F_RESYNC)) this.keep(n);
         else freeControlNode(n);
       } else {
-        n.seq = sendObject(tx, n.data as SyncObject, this.helloFlags());
+        n.seq = transmitObject(tx, n.data as SyncObject, this.helloFlags());
         // Released once acknowledged.
         this.keep(n);
       }

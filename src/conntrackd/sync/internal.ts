@@ -11,7 +11,7 @@ import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtHandler, ExpHandler } from "../modes/mode.ts";
 import { ORIGIN_INJECT, ORIGIN_NOT_ME } from "../modes/mode.ts";
 import type { CtFilter } from "../filter/mod.ts";
-import { objectNode, type SyncObject } from "./protocol.ts";
+import { messageType, objectNode, sendObject, type SyncObject } from "./protocol.ts";
 import { Queue, type QueueNode } from "./queue.ts";
 import type { Transmitter } from "./tx.ts";
 import { CT_DEL, CT_NEW, CT_UPD } from "./wire/mod.ts";
@@ -25,22 +25,45 @@ function strip(ct: Conntrack): void {
 
 export type Send = (node: QueueNode<SyncObject>) => void;
 
+/**
+ * A queued internal object. `latest` is the conntrack a NEW event just cached, kept until the
+ * object is transmitted: the message is then built from it instead of from the cache's record
+ * (decoding a record costs four times the encoding of the message). Any later change of the
+ * cached value drops it.
+ */
+interface InternalObject extends SyncObject {
+  latest: Conntrack | null;
+}
+
 /** Hooks that give every cached object its queue node, plus the protocol's own (ALARM timers). */
 function nodeHooks<T>(isExp: boolean, extra: CacheHooks<T>, cacheRef: () => Cache<T>): CacheHooks<T> {
   return {
     added(obj) {
-      obj.ext = objectNode({ cache: cacheRef() as never, obj: obj as never, isExp });
+      const o: InternalObject = { cache: cacheRef() as never, obj: obj as never, isExp, latest: null };
+      obj.ext = objectNode(o);
       extra.added?.(obj);
     },
     updated(obj) {
+      (nodeOf(obj).data as InternalObject).latest = null;
       extra.updated?.(obj);
     },
     destroyed(obj) {
-      const n = obj.ext as QueueNode | undefined;
-      if (n) Queue.remove(n);
+      const n = obj.ext as QueueNode<SyncObject> | undefined;
+      if (n) {
+        Queue.remove(n);
+        (n.data as InternalObject).latest = null;
+      }
       extra.destroyed?.(obj);
     },
   };
+}
+
+/** Builds and sends the message of a queued object (sendObject, from the NEW event's conntrack when kept). */
+export function transmitObject(tx: Transmitter, o: SyncObject, flags = 0): number {
+  const latest = (o as InternalObject).latest;
+  if (!latest) return sendObject(tx, o, flags);
+  (o as InternalObject).latest = null;
+  return tx.ct(messageType(o), latest, flags);
 }
 
 export function nodeOf<T>(obj: CacheObject<T>): QueueNode<SyncObject> {
@@ -115,7 +138,11 @@ export class InternalCache {
           cache.freeObject(obj);
           return;
         }
-        if (origin === ORIGIN_NOT_ME) send(nodeOf(obj));
+        if (origin === ORIGIN_NOT_ME) {
+          const node = nodeOf(obj);
+          (node.data as InternalObject).latest = ct;
+          send(node);
+        }
       },
       onUpdate: (ct, origin) => {
         if (origin === ORIGIN_INJECT) return;

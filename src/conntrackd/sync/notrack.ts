@@ -7,11 +7,11 @@ import {
   type ControlMessage,
   getObject,
   putObject,
-  sendObject,
   type SyncContext,
   type SyncObject,
   type SyncProtocol,
 } from "./protocol.ts";
+import { transmitObject } from "./internal.ts";
 import {
   F_ALIVE,
   F_RESYNC,
@@ -83,7 +83,7 @@ export class NotrackProtocol implements SyncProtocol {
         freeControlNode(n);
       } else {
         const o = n.data as SyncObject;
-        sendObject(tx, o);
+        transmitObject(tx, o);
         putObject(o);
       }
     }
