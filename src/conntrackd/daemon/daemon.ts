@@ -21,6 +21,7 @@ import {
   closeStdin,
   detachStdio,
   enterDaemonSession,
+  findStdioCopies,
   isDaemonChild,
   reportFailure,
   reportReady,
@@ -152,6 +153,7 @@ export async function runDaemon(
     });
   }
   enterDaemonSession();
+  if (isDaemonChild()) findStdioCopies();
   // Files the daemon creates (socket, logs, lock) are private to root, as with the reference.
   setDaemonUmask();
   const g = config.general;

@@ -168,7 +168,40 @@ function writeFifo(path: string, line: string): void {
  * keeps fds 0-2 from being reused by a socket that a stray write would hit.
  */
 export function detachStdio(): void {
-  redirectToDevNull([0, 1, 2]);
+  redirectToDevNull([0, 1, 2, ...stdioCopies()]);
+}
+
+/** What stdout and stderr were when the daemon child started (pipe:[n], a tty, a file). */
+let stdioTargets: string[] = [];
+
+function fdTarget(fd: number): string | null {
+  try {
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+/** Child side, first thing: remembers where stdout and stderr lead (see stdioCopies). */
+export function findStdioCopies(): void {
+  stdioTargets = [fdTarget(1), fdTarget(2)].filter((t): t is string => t !== null);
+}
+
+/**
+ * The runtime's own duplicates of stdout and stderr (Deno and its workers keep
+ * copies): those on a pipe, socket or terminal are let go too, or the daemon
+ * would hold its caller's pipe open and `x=$(conntrackd -d)` would wait for
+ * the daemon to exit. Copies of a regular file are left alone: one of them may
+ * be the daemon's own log file, and holding a file open blocks nobody.
+ */
+function stdioCopies(): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(e.name), t = fd > 2 ? fdTarget(fd) : null;
+    if (t === null || !stdioTargets.includes(t)) continue;
+    if (t.startsWith("pipe:") || t.startsWith("socket:") || t.startsWith("/dev/")) out.push(fd);
+  }
+  return out;
 }
 
 /** close(STDIN_FILENO) of both modes, as /dev/null for the same reason. */
