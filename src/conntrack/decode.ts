@@ -1,7 +1,8 @@
 // Decodes ctnetlink messages (conntrack and expectation) into model objects.
 // Works on the receive buffer directly: no FFI crossing per attribute.
+import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN, MSG_UPDATE, type MsgType } from "./format/common.ts";
 import { ntop4, ntop6 } from "../common/inet.ts";
-import { NLA_TYPE_MASK } from "../netlink/constants.ts";
+import { NLA_TYPE_MASK, NLM_F_CREATE } from "../netlink/constants.ts";
 import { Conntrack, type Counters, Expect, newTuple, type SeqAdj, type Tuple } from "./model.ts";
 import * as A from "./attrs.ts";
 
@@ -306,4 +307,16 @@ export function decodeExpect(buf: Uint8Array, v: DataView, off: number, len: num
     }
   });
   return exp;
+}
+
+/**
+ * The event kind of a ctnetlink message (NFCT_T_*): a NEW message is a new
+ * entry when the kernel set NLM_F_CREATE and an update otherwise; DELETE is a
+ * destroy. Expectation messages use the same numbers.
+ */
+export function eventMsgType(type: number, flags: number): MsgType {
+  const msg = type & 0xff;
+  if (msg === A.IPCTNL_MSG_CT_NEW) return flags & NLM_F_CREATE ? MSG_NEW : MSG_UPDATE;
+  if (msg === A.IPCTNL_MSG_CT_DELETE) return MSG_DESTROY;
+  return MSG_UNKNOWN;
 }

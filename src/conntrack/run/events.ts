@@ -10,17 +10,14 @@ import {
   NF_NETLINK_CONNTRACK_EXP_UPDATE,
   NF_NETLINK_CONNTRACK_NEW,
   NF_NETLINK_CONNTRACK_UPDATE,
-  NLM_F_CREATE,
 } from "../../netlink/constants.ts";
 import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
-import * as A from "../attrs.ts";
 import { CT_OPT_BUFFERSIZE, CT_OPT_EVENT_MASK, O_JSON, O_SAVE, O_TMS, O_XML } from "../command.ts";
-import { decodeConntrack, decodeExpect } from "../decode.ts";
+import { decodeConntrack, decodeExpect, eventMsgType } from "../decode.ts";
 import { exitError, OTHER_PROBLEM, PREFIX } from "../errors.ts";
 import { filterEntry, prepareNetworkFilter } from "../filter.ts";
 import { XML_FOOTER_CT, XML_FOOTER_EXP } from "../format/text.ts";
 import { EVENT_STYLE, type RunContext } from "./context.ts";
-import { MSG_DESTROY, MSG_NEW, MSG_UNKNOWN, MSG_UPDATE, type MsgType } from "../format/common.ts";
 import { prognameOf } from "./progname.ts";
 import { timestampPrefix } from "./timestamp.ts";
 import { expectLine } from "./expect.ts";
@@ -37,13 +34,6 @@ function groups(ctx: RunContext, expect: boolean): number {
   if (m & EVENT_UPDATE) g |= expect ? NF_NETLINK_CONNTRACK_EXP_UPDATE : NF_NETLINK_CONNTRACK_UPDATE;
   if (m & EVENT_DESTROY) g |= expect ? NF_NETLINK_CONNTRACK_EXP_DESTROY : NF_NETLINK_CONNTRACK_DESTROY;
   return g;
-}
-
-function msgTypeOf(type: number, flags: number): MsgType {
-  const msg = type & 0xff;
-  if (msg === A.IPCTNL_MSG_CT_NEW) return flags & NLM_F_CREATE ? MSG_NEW : MSG_UPDATE;
-  if (msg === A.IPCTNL_MSG_CT_DELETE) return MSG_DESTROY;
-  return MSG_UNKNOWN;
 }
 
 export async function events(ctx: RunContext, expect: boolean): Promise<never> {
@@ -83,7 +73,7 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
     flags: number,
     pid: number,
   ) => {
-    const msgType = msgTypeOf(type, flags);
+    const msgType = eventMsgType(type, flags);
     if (expect) {
       stdout.line(expectLine(ctx, decodeExpect(buf, v, off, len), msgType));
       ctx.counter++;

@@ -18,7 +18,8 @@ import * as R from "../client/codes.ts";
 import { attachKernelFilter, buildKernelFilter, CtFilter, expectHelperAccepted } from "../filter/mod.ts";
 import type { RuntimeStats } from "../daemon/runtime_stats.ts";
 import { type Logger, type Mode, ORIGIN_FLUSH, ORIGIN_NOT_ME } from "../modes/mode.ts";
-import { EV_DESTROY, EV_NEW, EV_UPDATE, EventSocket } from "./events.ts";
+import { EventSocket } from "./events.ts";
+import { MSG_DESTROY, MSG_NEW, MSG_UPDATE } from "../../conntrack/format/common.ts";
 import { KernelTable } from "./kernel.ts";
 import { warmUp } from "./warmup.ts";
 
@@ -150,13 +151,13 @@ export class Ctnl {
     const origin = this.origin(portid);
     const h = this.mode.ct;
     switch (type) {
-      case EV_NEW:
+      case MSG_NEW:
         h.onNew(ct, origin);
         break;
-      case EV_UPDATE:
+      case MSG_UPDATE:
         h.onUpdate(ct, origin);
         break;
-      case EV_DESTROY:
+      case MSG_DESTROY:
         if (h.onDestroy(ct, origin)) stats.addTraffic(ct);
         break;
       default:
@@ -180,13 +181,13 @@ export class Ctnl {
     if (!h || !h.hasMaster(exp.master)) return;
     const origin = this.origin(portid);
     switch (type) {
-      case EV_NEW:
+      case MSG_NEW:
         h.onNew(exp, origin);
         break;
-      case EV_UPDATE:
+      case MSG_UPDATE:
         h.onUpdate(exp, origin);
         break;
-      case EV_DESTROY:
+      case MSG_DESTROY:
         h.onDestroy(exp, origin);
         break;
       default:

@@ -4,14 +4,12 @@
 // which grows the buffer and schedules a resync as the reference does.
 import { setImmediate } from "node:timers";
 import { libc } from "../../../ffi/libc.ts";
-import * as A from "../../conntrack/attrs.ts";
-import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
+import { decodeConntrack, decodeExpect, eventMsgType } from "../../conntrack/decode.ts";
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import {
   NETLINK_NO_ENOBUFS,
   NFNL_SUBSYS_CTNETLINK,
   NFNL_SUBSYS_CTNETLINK_EXP,
-  NLM_F_CREATE,
   SOL_NETLINK,
 } from "../../netlink/constants.ts";
 import { EventRing } from "./event_ring.ts";
@@ -20,12 +18,6 @@ import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
 /** NETLINK_BROADCAST_SEND_ERROR: the kernel reports failed event deliveries to the sender. */
 const NETLINK_BROADCAST_SEND_ERROR = 4;
 
-export const EV_NEW = 1;
-export const EV_UPDATE = 2;
-export const EV_DESTROY = 4;
-/** A message that is none of the above (counted as "events unknown type"). */
-export const EV_UNKNOWN = 0;
-
 export interface EventSink {
   conntrack(type: number, ct: Conntrack, portid: number): void;
   expect(type: number, exp: Expect, portid: number): void;
@@ -33,13 +25,6 @@ export interface EventSink {
   overrun(): void;
   /** Any other receive error (counted as "catch event failed"). */
   failed(code: number): void;
-}
-
-function eventType(type: number, flags: number): number {
-  const msg = type & 0xff;
-  if (msg === A.IPCTNL_MSG_CT_NEW) return flags & NLM_F_CREATE ? EV_NEW : EV_UPDATE;
-  if (msg === A.IPCTNL_MSG_CT_DELETE) return EV_DESTROY;
-  return EV_UNKNOWN;
 }
 
 export class EventSocket {
@@ -93,9 +78,9 @@ export class EventSocket {
     ) => {
       const subsys = type >> 8;
       if (subsys === NFNL_SUBSYS_CTNETLINK) {
-        sink.conntrack(eventType(type, flags), decodeConntrack(buf, v, off, len), pid);
+        sink.conntrack(eventMsgType(type, flags), decodeConntrack(buf, v, off, len), pid);
       } else if (subsys === NFNL_SUBSYS_CTNETLINK_EXP) {
-        sink.expect(eventType(type, flags), decodeExpect(buf, v, off, len), pid);
+        sink.expect(eventMsgType(type, flags), decodeExpect(buf, v, off, len), pid);
       }
     };
     const ring = this.ring = new EventRing(this.sock.fd);
