@@ -18,6 +18,7 @@ import { dumpExpectLine } from "../cache/exp_object.ts";
 import { LinkWatcher, MultiChannel, pollFds, readyFds } from "../channel/mod.ts";
 import type { Ctnl } from "../ctnl/ctnl.ts";
 import { KernelTable } from "../ctnl/kernel.ts";
+import { yieldToLoop } from "../ctnl/events.ts";
 import type { CtFilter } from "../filter/mod.ts";
 import type { DaemonLog } from "../daemon/log.ts";
 import { formatTrafficStats, type RuntimeStats } from "../daemon/runtime_stats.ts";
@@ -322,7 +323,8 @@ export class SyncMode implements Mode {
   /**
    * Waits for the links in a poll() off the JS thread, but only when they are idle: a hand-off
    * to that thread and back costs more than a datagram's work, so while data keeps coming the
-   * loop pauses briefly and checks the sockets itself, draining what accumulated meanwhile.
+   * loop pauses briefly and checks the sockets itself, draining what accumulated meanwhile. A
+   * round that stopped at the iteration limit left data behind: the next one follows at once.
    */
   private async receiveLoop(): Promise<void> {
     const limit = this.deps.config.general.eventIterationLimit;
@@ -336,17 +338,20 @@ export class SyncMode implements Mode {
       const fds = [...this.channel.fds(), this.links.fd];
       let ready = await pollFds(fds, -1);
       while (this.running && ready.length > 0) {
-        let received = 0;
+        let received = 0, left = false;
         for (const fd of ready) {
           if (fd === this.links.fd) {
             this.channel.handleLinkEvents(this.links);
             continue;
           }
           const i = this.channel.channelOf(fd);
-          if (i >= 0) received += this.channel.receive(i, visit[i], limit);
+          if (i < 0) continue;
+          const n = this.channel.receive(i, visit[i], limit);
+          received += n;
+          if (n >= limit) left = true;
         }
         if (received === 0) break;
-        await pause();
+        await (left ? yieldToLoop() : pause());
         if (!this.running) return;
         ready = readyFds([...this.channel.fds(), this.links.fd]);
       }
