@@ -3,19 +3,30 @@
 // Unix time (retransmissions get fresh numbers), as the reference does.
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import type { MultiChannel } from "../channel/mod.ts";
-import { addFlags, CT_MSG_MAX, encodeControl, encodeCt, encodeExp, setSeq } from "./wire/mod.ts";
+import {
+  addFlags,
+  CT_MSG_MAX,
+  type CtEncodeOptions,
+  encodeControl,
+  encodeCt,
+  encodeExp,
+  setSeq,
+} from "./wire/mod.ts";
 
 export class Transmitter {
   private seq = 0;
   private seqSet = false;
   private readonly scratch = new Uint8Array(CT_MSG_MAX);
+  private readonly ctOptions: CtEncodeOptions;
 
   constructor(
     private readonly channel: MultiChannel,
     /** Timeouts travel only when CommitTimeout is 0. */
     private readonly withTimeout: boolean,
-    private readonly tcpWindowTracking: boolean,
-  ) {}
+    tcpWindowTracking: boolean,
+  ) {
+    this.ctOptions = { withTimeout, tcpWindowTracking };
+  }
 
   private nextSeq(): number {
     if (!this.seqSet) {
@@ -29,11 +40,7 @@ export class Transmitter {
 
   /** Sends a conntrack message; returns the sequence number it got. */
   ct(type: number, ct: Conntrack, flags = 0): number {
-    const out = this.scratch;
-    const len = encodeCt(out, 0, type, ct, {
-      withTimeout: this.withTimeout,
-      tcpWindowTracking: this.tcpWindowTracking,
-    });
+    const len = encodeCt(this.scratch, 0, type, ct, this.ctOptions);
     return this.finish(len, flags);
   }
 
