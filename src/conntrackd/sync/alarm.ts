@@ -2,16 +2,9 @@
 // RefreshTime; the peer forgets entries not refreshed within CacheTimeout. No
 // acknowledgements, no resync requests.
 import type { Reply } from "../modes/mode.ts";
-import { freeControlNode, type QueueNode } from "./queue.ts";
-import {
-  type ControlMessage,
-  getObject,
-  putObject,
-  type SyncContext,
-  type SyncObject,
-  type SyncProtocol,
-} from "./protocol.ts";
-import { transmitObject } from "./internal.ts";
+import type { QueueNode } from "./queue.ts";
+import { getObject, type SyncContext, type SyncObject, type SyncProtocol } from "./protocol.ts";
+import { sendQueuedOnce } from "./send_once.ts";
 import { type MessageHeader, MSG_CTL, MSG_DATA } from "./wire/mod.ts";
 
 /** The reference's refresh delay: 1..RefreshTime s plus 0.2..1 s. */
@@ -38,18 +31,7 @@ export class AlarmProtocol implements SyncProtocol {
   }
 
   xmit(): void {
-    const { tx, txQueue } = this.ctx;
-    for (let n = txQueue.shift(); n; n = txQueue.shift()) {
-      if (n.kind === "ctl") {
-        const c = n.data as ControlMessage;
-        tx.control(c.flags, c.from, c.to);
-        freeControlNode(n);
-      } else {
-        const o = n.data as SyncObject;
-        transmitObject(tx, o);
-        putObject(o);
-      }
-    }
+    sendQueuedOnce(this.ctx);
   }
 
   local(_code: number, _reply: Reply): void {}

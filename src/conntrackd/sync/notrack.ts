@@ -6,12 +6,11 @@ import { freeControlNode, newControlNode, Queue, type QueueNode } from "./queue.
 import {
   type ControlMessage,
   getObject,
-  putObject,
   type SyncContext,
   type SyncObject,
   type SyncProtocol,
 } from "./protocol.ts";
-import { transmitObject } from "./internal.ts";
+import { sendQueuedOnce } from "./send_once.ts";
 import {
   F_ALIVE,
   F_RESYNC,
@@ -75,18 +74,7 @@ export class NotrackProtocol implements SyncProtocol {
   }
 
   xmit(): void {
-    const { tx, txQueue } = this.ctx;
-    for (let n = txQueue.shift(); n; n = txQueue.shift()) {
-      if (n.kind === "ctl") {
-        const c = n.data as ControlMessage;
-        tx.control(c.flags, c.from, c.to);
-        freeControlNode(n);
-      } else {
-        const o = n.data as SyncObject;
-        transmitObject(tx, o);
-        putObject(o);
-      }
-    }
+    sendQueuedOnce(this.ctx);
     this.alive.touch();
   }
 

@@ -6,6 +6,7 @@ import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import type { Config, SyncConfig } from "../config/types.ts";
 import * as R from "../client/codes.ts";
 import {
+  C_OBJ_DEAD,
   type Cache,
   type CacheHooks,
   type CacheObject,
@@ -375,29 +376,30 @@ export class SyncMode implements Mode {
     this.internal?.ct.flush();
   }
 
-  private async dumpCt(cache: Cache<Conntrack> | null, xml: boolean, reply: Reply): Promise<void> {
-    if (!cache) return;
-    const t = now(), ftfw = this.sync.mode === "FTFW";
-    await writeDump(
-      reply,
-      cache.values(),
-      (o) =>
-        ftfw && o.status === 3
-          ? null
-          : dumpConntrackLine(o, xml, t, xml ? "" : this.expiresIn(o as CacheObject<unknown>)),
-    );
+  private dumpCt(cache: Cache<Conntrack> | null, xml: boolean, reply: Reply): Promise<void> {
+    return this.dumpCache(cache, xml, reply, dumpConntrackLine);
   }
 
-  private async dumpExp(cache: Cache<Expect> | null, xml: boolean, reply: Reply): Promise<void> {
+  private dumpExp(cache: Cache<Expect> | null, xml: boolean, reply: Reply): Promise<void> {
+    return this.dumpCache(cache, xml, reply, dumpExpectLine);
+  }
+
+  /** `-i`/`-e`: FTFW hides deleted entries kept for acknowledgement; ALARM shows expiry. */
+  private async dumpCache<T>(
+    cache: Cache<T> | null,
+    xml: boolean,
+    reply: Reply,
+    line: (o: CacheObject<T>, xml: boolean, now: number, suffix: string) => string,
+  ): Promise<void> {
     if (!cache) return;
     const t = now(), ftfw = this.sync.mode === "FTFW";
     await writeDump(
       reply,
       cache.values(),
       (o) =>
-        ftfw && o.status === 3
+        ftfw && o.status === C_OBJ_DEAD
           ? null
-          : dumpExpectLine(o, xml, t, xml ? "" : this.expiresIn(o as CacheObject<unknown>)),
+          : line(o, xml, t, xml ? "" : this.expiresIn(o as CacheObject<unknown>)),
     );
   }
 
