@@ -33,12 +33,13 @@ export class ExternalCache implements ExternalHandler {
   }
 
   private static replace<T>(cache: Cache<T>, value: T): void {
-    const old = cache.find(value);
+    const key = cache.ops.keyOf(value);
+    const old = cache.findKey(key);
     if (old) {
       cache.del(old);
       cache.freeObject(old);
     }
-    const obj = cache.newObject(value);
+    const obj = cache.newObject(value, key);
     if (!cache.add(obj)) cache.freeObject(obj);
   }
 
