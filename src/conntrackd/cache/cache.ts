@@ -174,11 +174,30 @@ export class Cache<T> {
   /** Drops a reference; the last one removes and frees the object. True when it went. */
   put(obj: CacheObject<T>): boolean {
     if (--obj.refcnt === 0) {
-      this.del(obj);
-      this.freeObject(obj);
+      this.remove(obj);
       return true;
     }
     return false;
+  }
+
+  /** Removes an object and frees it (cache_del + cache_object_free). */
+  remove(obj: CacheObject<T>): void {
+    this.del(obj);
+    this.freeObject(obj);
+  }
+
+  /**
+   * A new object for `value`, replacing any with the same key (the NEW-event
+   * and NEW-message handlers: find, delete, then add). Undefined when the
+   * cache is full.
+   */
+  replace(value: T, key = this.ops.keyOf(value)): CacheObject<T> | undefined {
+    const old = this.table.get(key);
+    if (old) this.remove(old);
+    const obj = this.newObject(value, key);
+    if (this.add(obj)) return obj;
+    this.freeObject(obj);
+    return undefined;
   }
 
   /** Update if present and alive, else (re)create: cache_update_force. */
@@ -190,23 +209,16 @@ export class Cache<T> {
         this.update(obj, value);
         return obj;
       }
-      this.del(obj);
-      this.freeObject(obj);
+      this.remove(obj);
     }
-    const fresh = this.newObject(value, key);
-    if (!this.add(fresh)) {
-      this.freeObject(fresh);
-      return undefined;
-    }
-    return fresh;
+    return this.replace(value, key);
   }
 
   /** Removes every object; `onRemove` runs for each before it goes. */
   flush(onRemove?: (obj: CacheObject<T>) => void): void {
     for (const obj of this.table.values()) {
       onRemove?.(obj);
-      this.del(obj);
-      this.freeObject(obj);
+      this.remove(obj);
     }
     this.stats.flush++;
   }

@@ -1,7 +1,8 @@
 // The ctnetlink event socket: subscribed to the conntrack (and expectation)
-// multicast groups, waited on off the JS thread, then drained and decoded in
-// bulk on it. ENOBUFS (the kernel dropped events) is reported to the caller,
-// which grows the buffer and schedules a resync as the reference does.
+// multicast groups, drained by a worker thread into a shared ring
+// (event_ring.ts) and decoded from there on the JS thread. ENOBUFS (the kernel
+// dropped events) is reported to the caller, which grows the buffer and
+// schedules a resync as the reference does.
 import { setImmediate } from "node:timers";
 import { libc } from "../../../ffi/libc.ts";
 import { decodeConntrack, decodeExpect, eventMsgType } from "../../conntrack/decode.ts";

@@ -20,7 +20,8 @@ import { libcWaiting } from "../../../ffi/libc.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
 import * as A from "../../conntrack/attrs.ts";
 import { decodeConntrack, decodeExpect } from "../../conntrack/decode.ts";
-import { putConntrack, putConntrackKey, putExpect } from "../../conntrack/encode.ts";
+import { putConntrack, putConntrackKey, putExpect, putTuple } from "../../conntrack/encode.ts";
+import { yieldToLoop } from "./events.ts";
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 
 /** Entries per batched request (each request is a few hundred bytes). */
@@ -32,6 +33,16 @@ const GET_BATCH = 64;
  * fit, or the kernel drops some (ENOBUFS) and the batch cannot be accounted for.
  */
 const REQUEST_RCVBUF = 1 << 21;
+
+/**
+ * What a purge asks the kernel for: the original tuple and zone, as the
+ * reference's nl_get_conntrack (which forgets the zone) — not the id, so an
+ * entry the kernel re-created with the same tuple still counts as there.
+ */
+function putLookupKey(b: MessageBuilder, ct: Conntrack): void {
+  putTuple(b, A.CTA_TUPLE_ORIG, ct.orig);
+  if (ct.zone !== undefined) b.be16(A.CTA_ZONE, ct.zone);
+}
 
 /** A netlink socket for requests, with its own dump buffers so dumps on several sockets can overlap. */
 export class KernelTable {
@@ -102,23 +113,12 @@ export class KernelTable {
     found: (cached: Conntrack, current: Conntrack) => void,
     missing: (cached: Conntrack) => void,
   ): Promise<void> {
-    return this.serial(() => {
+    return this.serial(async () => {
+      const b = new MessageBuilder(GET_BATCH * 160);
       for (let i = 0; i < cts.length; i += GET_BATCH) {
+        if (i > 0) await yieldToLoop();
         const part = cts.slice(i, i + GET_BATCH);
-        const b = new MessageBuilder(part.length * 160);
-        const seqs: number[] = [];
-        for (const ct of part) {
-          const seq = this.sock.nextSeq();
-          seqs.push(seq);
-          b.begin(
-            (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_GET,
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            ct.orig.l3,
-          );
-          putConntrackKey(b, ct);
-          b.end();
-        }
+        const seqs = this.encodeBatch(b.reset(), part, A.IPCTNL_MSG_CT_GET, 0, putLookupKey, false);
         const replies = new Map<number, Conntrack>();
         const errors = exchange(this.sock, b, seqs, (seq, buf, v, off, len) => {
           replies.set(seq, decodeConntrack(buf, v, off, len));
@@ -151,55 +151,43 @@ export class KernelTable {
   createConntracksPipelined(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
     return this.serial(async () => {
       const failed = new Map<Conntrack, number>();
-      // Two builders (one in the kernel's hands, one being filled) and the batch in flight.
-      // (Two sockets on two CPUs measured no faster here: the kernel's inserts contend.)
-      const lanes = [this.sock].map((sock) => ({
-        sock,
-        builders: [new MessageBuilder(BATCH * 256), new MessageBuilder(BATCH * 256)],
-        round: 0,
-        inflight: null as { sent: Promise<number | bigint>; part: Conntrack[]; seqs: number[] } | null,
-      }));
-      const settle = async (lane: typeof lanes[number]) => {
-        const f = lane.inflight;
+      // One builder in the kernel's hands, the other being filled. (Two sockets on two CPUs
+      // measured no faster here: the kernel's inserts contend.)
+      const builders = [new MessageBuilder(BATCH * 256), new MessageBuilder(BATCH * 256)];
+      let inflight: { sent: Promise<number | bigint>; part: Conntrack[]; seqs: number[] } | null = null;
+      const settle = async () => {
+        const f = inflight;
         if (!f) return;
-        lane.inflight = null;
-        const n = Number(await f.sent);
+        inflight = null;
         // A failed send leaves its errno on the worker thread: report the batch as failed (EIO).
-        const errors = n < 0
+        const errors = Number(await f.sent) < 0
           ? new Map(f.seqs.map((s) => [s, 5]))
-          : collectReplies(lane.sock, [f.seqs[f.seqs.length - 1]]);
+          : collectReplies(this.sock, [f.seqs[f.seqs.length - 1]]);
         for (let k = 0; k < f.part.length; k++) {
           const e = errors.get(f.seqs[k]);
           if (e !== undefined) failed.set(f.part[k], e);
         }
       };
-      for (let i = 0, next = 0; i < cts.length; i += BATCH, next = (next + 1) % lanes.length) {
-        const lane = lanes[next];
+      for (let i = 0, round = 0; i < cts.length; i += BATCH, round++) {
         const part = cts.slice(i, i + BATCH);
-        const b = lane.builders[lane.round++ & 1].reset();
-        const seqs: number[] = [];
-        for (let k = 0; k < part.length; k++) {
-          const seq = lane.sock.nextSeq();
-          seqs.push(seq);
-          const ack = k === part.length - 1 ? NLM_F_ACK : 0;
-          b.begin(
-            (NFNL_SUBSYS_CTNETLINK << 8) | A.IPCTNL_MSG_CT_NEW,
-            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | ack,
-            seq,
-            part[k].orig.l3,
-          );
-          putConntrack(b, part[k]);
-          b.end();
-        }
-        await settle(lane);
+        const b = builders[round & 1].reset();
+        const seqs = this.encodeBatch(
+          b,
+          part,
+          A.IPCTNL_MSG_CT_NEW,
+          NLM_F_CREATE | NLM_F_EXCL,
+          putConntrack,
+          true,
+        );
+        await settle();
         const bytes = b.bytesView();
-        lane.inflight = {
-          sent: libcWaiting().sendto_nb(lane.sock.fd, bytes, BigInt(bytes.length), 0, null, 0),
+        inflight = {
+          sent: libcWaiting().sendto_nb(this.sock.fd, bytes, BigInt(bytes.length), 0, null, 0),
           part,
           seqs,
         };
       }
-      for (const lane of lanes) await settle(lane);
+      await settle();
       return failed;
     });
   }
@@ -227,48 +215,39 @@ export class KernelTable {
 
   /** Creates expectations; returns the errno of each failure. */
   createExpects(exps: Expect[]): Promise<Map<Expect, number>> {
-    return this.serial(() => {
-      const result = new Map<Expect, number>();
-      for (const exp of exps) {
-        const b = this.request(
-          NFNL_SUBSYS_CTNETLINK_EXP,
-          A.IPCTNL_MSG_EXP_NEW,
-          NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
-          exp.tuple.l3,
-        );
-        putExpect(b, exp, { expected: exp.tuple, master: exp.master, mask: exp.mask });
-        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
-        const e = errors.values().next().value;
-        if (e) result.set(exp, e);
-      }
-      return result;
-    });
+    return this.eachExpect(exps, A.IPCTNL_MSG_EXP_NEW, NLM_F_CREATE | NLM_F_EXCL, true);
   }
 
   /** Deletes expectations by their expected tuple; returns the errno of each failure. */
   deleteExpects(exps: Expect[]): Promise<Map<Expect, number>> {
-    return this.serial(() => {
-      const result = new Map<Expect, number>();
-      for (const exp of exps) {
-        const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_DELETE, NLM_F_ACK, exp.tuple.l3);
-        putExpect(b, exp, { expected: exp.tuple });
-        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
-        const e = errors.values().next().value;
-        if (e) result.set(exp, e);
-      }
-      return result;
-    });
+    return this.eachExpect(exps, A.IPCTNL_MSG_EXP_DELETE, 0, false);
   }
 
   /** Whether each expectation still exists (looked up by its expected tuple). */
-  lookupExpects(exps: Expect[], missing: (exp: Expect) => void): Promise<void> {
+  async lookupExpects(exps: Expect[], missing: (exp: Expect) => void): Promise<void> {
+    for (const exp of (await this.eachExpect(exps, A.IPCTNL_MSG_EXP_GET, 0, false)).keys()) missing(exp);
+  }
+
+  /** One request per expectation (they are few); returns the errno of each failure. */
+  private eachExpect(
+    exps: Expect[],
+    msg: number,
+    flags: number,
+    whole: boolean,
+  ): Promise<Map<Expect, number>> {
     return this.serial(() => {
+      const result = new Map<Expect, number>();
       for (const exp of exps) {
-        const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, A.IPCTNL_MSG_EXP_GET, NLM_F_ACK, exp.tuple.l3);
-        putExpect(b, exp, { expected: exp.tuple });
-        const errors = exchange(this.sock, b.end(), [this.lastSeq(b)]);
-        if (errors.size) missing(exp);
+        const b = this.request(NFNL_SUBSYS_CTNETLINK_EXP, msg, flags | NLM_F_ACK, exp.tuple.l3);
+        putExpect(
+          b,
+          exp,
+          whole ? { expected: exp.tuple, master: exp.master, mask: exp.mask } : { expected: exp.tuple },
+        );
+        const e = exchange(this.sock, b.end(), [this.lastSeq(b)]).values().next().value;
+        if (e) result.set(exp, e);
       }
+      return result;
     });
   }
 
@@ -276,29 +255,46 @@ export class KernelTable {
     return b.view.getUint32(8, true);
   }
 
-  private batch(
+  /**
+   * Encodes one batch of conntrack requests into `b`; returns their sequence
+   * numbers. With `ackLast`, only the last request asks for an ACK: the kernel
+   * reports every failure anyway and answers in order, so once the last is
+   * acknowledged every error has arrived (no ACK per entry to build or read).
+   */
+  private encodeBatch(
+    b: MessageBuilder,
+    part: Conntrack[],
+    msg: number,
+    flags: number,
+    put: (b: MessageBuilder, ct: Conntrack) => void,
+    ackLast: boolean,
+  ): number[] {
+    const seqs: number[] = [];
+    for (let k = 0; k < part.length; k++) {
+      const seq = this.sock.nextSeq();
+      seqs.push(seq);
+      const ack = !ackLast || k === part.length - 1 ? NLM_F_ACK : 0;
+      b.begin((NFNL_SUBSYS_CTNETLINK << 8) | msg, NLM_F_REQUEST | ack | flags, seq, part[k].orig.l3);
+      put(b, part[k]);
+      b.end();
+    }
+    return seqs;
+  }
+
+  private async batch(
     cts: Conntrack[],
     msg: number,
     flags: number,
     put: (b: MessageBuilder, ct: Conntrack) => void,
     ignoreEnoent: boolean,
-  ): Map<Conntrack, number> {
+  ): Promise<Map<Conntrack, number>> {
     const failed = new Map<Conntrack, number>();
+    const b = new MessageBuilder(BATCH * 256);
     for (let i = 0; i < cts.length; i += BATCH) {
+      // A flush or purge of 100 000 entries lets the event loop run between batches.
+      if (i > 0) await yieldToLoop();
       const part = cts.slice(i, i + BATCH);
-      const b = new MessageBuilder(part.length * 256);
-      const seqs: number[] = [];
-      for (let k = 0; k < part.length; k++) {
-        const ct = part[k], seq = this.sock.nextSeq();
-        seqs.push(seq);
-        // Only the last request asks for an ACK: the kernel reports every failure anyway and
-        // answers in order, so once the last is acknowledged every error has arrived. That
-        // spares the kernel an ACK per entry and us a receive per entry (commit of 100k).
-        const ack = k === part.length - 1 ? NLM_F_ACK : 0;
-        b.begin((NFNL_SUBSYS_CTNETLINK << 8) | msg, NLM_F_REQUEST | ack | flags, seq, ct.orig.l3);
-        put(b, ct);
-        b.end();
-      }
+      const seqs = this.encodeBatch(b.reset(), part, msg, flags, put, true);
       const errors = exchange(this.sock, b, [seqs[seqs.length - 1]]);
       for (let k = 0; k < part.length; k++) {
         const e = errors.get(seqs[k]);

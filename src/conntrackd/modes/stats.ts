@@ -62,9 +62,8 @@ export class StatsMode implements Mode {
         ct.timeout = undefined;
         const obj = cache.find(ct);
         if (!obj) return false;
-        cache.del(obj);
+        cache.remove(obj);
         deps.log.logFlow(flowLine(ct));
-        cache.freeObject(obj);
         return true;
       },
     };
@@ -76,9 +75,8 @@ export class StatsMode implements Mode {
     await this.deps.get.lookupConntracks(cached, () => {}, (ct) => {
       const obj = this.cache.find(ct);
       if (!obj) return;
-      this.cache.del(obj);
       this.deps.log.logFlow(flowLine(obj.value));
-      this.cache.freeObject(obj);
+      this.cache.remove(obj);
     });
   }
 

@@ -8,13 +8,13 @@ import { formatConntrack } from "../../conntrack/format/text.ts";
 import { formatExpect } from "../../conntrack/format/expect.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { strerror } from "../../../ffi/libc.ts";
-import { EEXIST, ENOENT } from "../../netlink/constants.ts";
+import { EEXIST } from "../../netlink/constants.ts";
 import type { Cache } from "../cache/cache.ts";
 import { now } from "../cache/cache.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import { yieldToLoop } from "../ctnl/events.ts";
 import type { Logger } from "../modes/mode.ts";
-import { entryToCreate, makeCreateRequest } from "./kernel_entry.ts";
+import { createReplacing, entryToCreate, makeCreateRequest } from "./kernel_entry.ts";
 
 const STEP = 1024;
 
@@ -118,17 +118,11 @@ export class Committer {
       const exp = { ...o.value } as Expect;
       const t = commitTimeout(o.value.timeout, o.lastupdate, this.opts);
       if (t > 0) exp.timeout = t;
-      let failed = await this.kernel.createExpects([exp]);
-      let code = failed.get(exp);
-      if (code === EEXIST) {
-        const del = await this.kernel.deleteExpects([exp]);
-        const dcode = del.get(exp);
-        if (dcode === undefined || dcode === ENOENT) {
-          failed = await this.kernel.createExpects([exp]);
-          code = failed.get(exp);
-        } else code = dcode;
-      }
-      if (code === undefined) ok++;
+      const { code } = await createReplacing(
+        async () => (await this.kernel.createExpects([exp])).get(exp) ?? 0,
+        async () => (await this.kernel.deleteExpects([exp])).get(exp) ?? 0,
+      );
+      if (code === 0) ok++;
       else {
         fail++;
         this.log.log("error", `commit-create: ${strerror(code)}`);

@@ -6,13 +6,13 @@ import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { formatExpect } from "../../conntrack/format/expect.ts";
 import { strerror } from "../../../ffi/libc.ts";
-import { EEXIST, ENOENT } from "../../netlink/constants.ts";
+import { ENOENT } from "../../netlink/constants.ts";
 import { Cache, type CacheHooks } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec } from "../cache/ct_object.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { Logger } from "../modes/mode.ts";
-import { entryToCreate, entryToUpdate } from "./kernel_entry.ts";
+import { createReplacing, entryToCreate, entryToUpdate } from "./kernel_entry.ts";
 
 export interface ExternalHandler {
   ctNew(ct: Conntrack): void;
@@ -32,27 +32,13 @@ export class ExternalCache implements ExternalHandler {
     this.exp = new Cache<Expect>("external", limit, expCacheOps, hooks as CacheHooks<Expect>);
   }
 
-  private static replace<T>(cache: Cache<T>, value: T): void {
-    const key = cache.ops.keyOf(value);
-    const old = cache.findKey(key);
-    if (old) {
-      cache.del(old);
-      cache.freeObject(old);
-    }
-    const obj = cache.newObject(value, key);
-    if (!cache.add(obj)) cache.freeObject(obj);
-  }
-
   private static remove<T>(cache: Cache<T>, value: T): void {
     const obj = cache.find(value);
-    if (obj) {
-      cache.del(obj);
-      cache.freeObject(obj);
-    }
+    if (obj) cache.remove(obj);
   }
 
   ctNew(ct: Conntrack): void {
-    ExternalCache.replace(this.ct, ct);
+    this.ct.replace(ct);
   }
   ctUpd(ct: Conntrack): void {
     this.ct.updateForce(ct);
@@ -61,7 +47,7 @@ export class ExternalCache implements ExternalHandler {
     ExternalCache.remove(this.ct, ct);
   }
   expNew(exp: Expect): void {
-    ExternalCache.replace(this.exp, exp);
+    this.exp.replace(exp);
   }
   expUpd(exp: Expect): void {
     this.exp.updateForce(exp);
@@ -127,26 +113,15 @@ export class ExternalInject implements ExternalHandler {
 
   ctNew(ct: Conntrack): void {
     this.later(async () => {
-      let e = await this.create(ct);
-      if (e === 0) {
-        this.stats.addOk++;
-        return;
-      }
-      if (e === EEXIST) {
-        const d = await this.destroy(ct);
-        if (d === 0 || d === ENOENT) {
-          e = await this.create(ct);
-          if (e === 0) {
-            this.stats.addOk++;
-            return;
-          }
-        } else e = d;
+      const { code, retried } = await createReplacing(() => this.create(ct), () => this.destroy(ct));
+      if (code === 0) this.stats.addOk++;
+      else {
         this.stats.addFail++;
-        this.warn(`could not add new ct entry, even when deleting it first: ${strerror(e)}`, ct);
-        return;
+        this.warn(
+          `could not add new ct entry${retried ? ", even when deleting it first" : ""}: ${strerror(code)}`,
+          ct,
+        );
       }
-      this.stats.addFail++;
-      this.warn(`could not add new ct entry: ${strerror(e)}`, ct);
     });
   }
 
@@ -200,26 +175,18 @@ export class ExternalInject implements ExternalHandler {
 
   expNew(exp: Expect): void {
     this.later(async () => {
-      let e = (await this.kernel.createExpects([exp])).get(exp) ?? 0;
-      if (e === 0) {
-        this.expStats.addOk++;
-        return;
-      }
-      if (e === EEXIST) {
-        const d = (await this.kernel.deleteExpects([exp])).get(exp) ?? 0;
-        if (d === 0 || d === ENOENT) {
-          e = (await this.kernel.createExpects([exp])).get(exp) ?? 0;
-          if (e === 0) {
-            this.expStats.addOk++;
-            return;
-          }
-        } else e = d;
+      const { code, retried } = await createReplacing(
+        async () => (await this.kernel.createExpects([exp])).get(exp) ?? 0,
+        async () => (await this.kernel.deleteExpects([exp])).get(exp) ?? 0,
+      );
+      if (code === 0) this.expStats.addOk++;
+      else {
         this.expStats.addFail++;
-        this.warnExp(`could not add new exp entry, even when deleting it first: ${strerror(e)}`, exp);
-        return;
+        this.warnExp(
+          `could not add new exp entry${retried ? ", even when deleting it first" : ""}: ${strerror(code)}`,
+          exp,
+        );
       }
-      this.expStats.addFail++;
-      this.warnExp(`could not add new exp entry: ${strerror(e)}`, exp);
     });
   }
 

@@ -5,7 +5,7 @@
 // straight out (internal_bypass.c).
 import { Conntrack, type Expect, newTuple } from "../../conntrack/model.ts";
 import { C_OBJ_DEAD, Cache, type CacheHooks, type CacheObject } from "../cache/cache.ts";
-import { ctCacheOps, ctCodec } from "../cache/ct_object.ts";
+import { ctCacheOps, ctCodec, stripVolatile } from "../cache/ct_object.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtHandler, ExpHandler } from "../modes/mode.ts";
@@ -16,12 +16,8 @@ import { Queue, type QueueNode } from "./queue.ts";
 import type { Transmitter } from "./tx.ts";
 import { CT_DEL, CT_NEW, CT_UPD } from "./wire/mod.ts";
 
-/** Attributes the internal cache never keeps (counters, use). */
-function strip(ct: Conntrack): void {
-  ct.countersOrig = undefined;
-  ct.countersReply = undefined;
-  ct.use = undefined;
-}
+/** Counters and use are never cached (the timeout is: it goes on the wire). */
+const strip = (ct: Conntrack) => stripVolatile(ct, true);
 
 export type Send = (node: QueueNode<SyncObject>) => void;
 
@@ -70,6 +66,65 @@ export function nodeOf<T>(obj: CacheObject<T>): QueueNode<SyncObject> {
   return obj.ext as QueueNode<SyncObject>;
 }
 
+/**
+ * internal_cache.c's handlers, the same for conntracks and expectations:
+ * cache what the kernel has, queue every change that someone else made
+ * (`send` is deferred to the transmit round), keep quiet about the daemon's
+ * own changes (commit, flush) and ignore its injections. `onNew` returns the
+ * new object so the conntrack handler can attach the event's value to it.
+ */
+function cacheHandlers<T>(
+  cache: Cache<T>,
+  send: Send,
+  strip: (value: T) => void,
+  lookup: (live: T[], missing: (value: T) => void) => Promise<void>,
+) {
+  const kill = (obj: CacheObject<T>, tell: boolean) => {
+    if (obj.status === C_OBJ_DEAD) return;
+    cache.setDead(obj);
+    if (tell) send(nodeOf(obj));
+    cache.put(obj);
+  };
+  return {
+    populate: (value: T) => {
+      strip(value);
+      cache.updateForce(value);
+    },
+    resync: (value: T) => {
+      strip(value);
+      const obj = cache.updateForce(value);
+      if (obj && obj.status !== C_OBJ_DEAD) send(nodeOf(obj));
+    },
+    purge: async () => {
+      const live = [...cache.values()].filter((o) => o.status !== C_OBJ_DEAD).map((o) => o.value);
+      await lookup(live, (value) => {
+        const obj = cache.find(value);
+        if (obj) kill(obj, true);
+      });
+    },
+    onNew: (value: T, origin: number): CacheObject<T> | undefined => {
+      if (origin === ORIGIN_INJECT) return undefined;
+      strip(value);
+      const obj = cache.replace(value);
+      if (obj && origin === ORIGIN_NOT_ME) send(nodeOf(obj));
+      return obj;
+    },
+    onUpdate: (value: T, origin: number) => {
+      if (origin === ORIGIN_INJECT) return;
+      strip(value);
+      const obj = cache.updateForce(value);
+      if (obj && origin === ORIGIN_NOT_ME) send(nodeOf(obj));
+    },
+    onDestroy: (value: T, origin: number): boolean => {
+      if (origin === ORIGIN_INJECT) return false;
+      const obj = cache.find(value);
+      if (!obj) return false;
+      kill(obj, origin === ORIGIN_NOT_ME);
+      return true;
+    },
+  };
+}
+
 export class InternalCache {
   readonly ct: Cache<Conntrack>;
   readonly exp: Cache<Expect>;
@@ -101,119 +156,35 @@ export class InternalCache {
   }
 
   private makeCtHandler(): CtHandler {
-    const cache = this.ct, send = this.send;
+    const h = cacheHandlers(
+      this.ct,
+      this.send,
+      strip,
+      (live, missing) => this.get.lookupConntracks(live, () => {}, missing),
+    );
     return {
-      populate: (ct) => {
-        strip(ct);
-        cache.updateForce(ct);
-      },
+      ...h,
       resync: (ct) => {
-        if (this.filter.rejects(ct, true)) return;
-        strip(ct);
-        const obj = cache.updateForce(ct);
-        if (obj && obj.status !== C_OBJ_DEAD) send(nodeOf(obj));
-      },
-      purge: async () => {
-        const live = [...cache.values()].filter((o) => o.status !== C_OBJ_DEAD).map((o) => o.value);
-        await this.get.lookupConntracks(live, () => {}, (ct) => {
-          const obj = cache.find(ct);
-          if (!obj || obj.status === C_OBJ_DEAD) return;
-          cache.setDead(obj);
-          send(nodeOf(obj));
-          cache.put(obj);
-        });
+        if (!this.filter.rejects(ct, true)) h.resync(ct);
       },
       onNew: (ct, origin) => {
-        if (origin === ORIGIN_INJECT) return;
-        strip(ct);
-        // One key for both the lookup and the new object: building it is a good part of an event's cost.
-        const key = cache.ops.keyOf(ct);
-        const old = cache.findKey(key);
-        if (old) {
-          cache.del(old);
-          cache.freeObject(old);
-        }
-        const obj = cache.newObject(ct, key);
-        if (!cache.add(obj)) {
-          cache.freeObject(obj);
-          return;
-        }
-        if (origin === ORIGIN_NOT_ME) {
-          const node = nodeOf(obj);
-          (node.data as InternalObject).latest = ct;
-          send(node);
-        }
-      },
-      onUpdate: (ct, origin) => {
-        if (origin === ORIGIN_INJECT) return;
-        strip(ct);
-        const obj = cache.updateForce(ct);
-        if (obj && origin === ORIGIN_NOT_ME) send(nodeOf(obj));
-      },
-      onDestroy: (ct, origin) => {
-        if (origin === ORIGIN_INJECT) return false;
-        const obj = cache.find(ct);
-        if (!obj) return false;
-        if (obj.status !== C_OBJ_DEAD) {
-          cache.setDead(obj);
-          if (origin === ORIGIN_NOT_ME) send(nodeOf(obj));
-          cache.put(obj);
-        }
-        return true;
+        const obj = h.onNew(ct, origin);
+        // The NEW event's own conntrack is sent as is: no decoding of the record just made.
+        if (obj && origin === ORIGIN_NOT_ME) (nodeOf(obj).data as InternalObject).latest = ct;
       },
     };
   }
 
   private makeExpHandler(): ExpHandler {
-    const cache = this.exp, send = this.send;
+    const h = cacheHandlers(
+      this.exp,
+      this.send,
+      () => {},
+      (live, missing) => this.get.lookupExpects(live, missing),
+    );
     return {
-      populate: (exp) => {
-        cache.updateForce(exp);
-      },
-      resync: (exp) => {
-        const obj = cache.updateForce(exp);
-        if (obj && obj.status !== C_OBJ_DEAD) send(nodeOf(obj));
-      },
-      purge: async () => {
-        const live = [...cache.values()].filter((o) => o.status !== C_OBJ_DEAD).map((o) => o.value);
-        await this.get.lookupExpects(live, (exp) => {
-          const obj = cache.find(exp);
-          if (!obj || obj.status === C_OBJ_DEAD) return;
-          cache.setDead(obj);
-          send(nodeOf(obj));
-          cache.put(obj);
-        });
-      },
-      onNew: (exp, origin) => {
-        if (origin === ORIGIN_INJECT) return;
-        const old = cache.find(exp);
-        if (old) {
-          cache.del(old);
-          cache.freeObject(old);
-        }
-        const obj = cache.newObject(exp);
-        if (!cache.add(obj)) {
-          cache.freeObject(obj);
-          return;
-        }
-        if (origin === ORIGIN_NOT_ME) send(nodeOf(obj));
-      },
-      onUpdate: (exp, origin) => {
-        if (origin === ORIGIN_INJECT) return;
-        const obj = cache.updateForce(exp);
-        if (obj && origin === ORIGIN_NOT_ME) send(nodeOf(obj));
-      },
-      onDestroy: (exp, origin) => {
-        if (origin === ORIGIN_INJECT) return false;
-        const obj = cache.find(exp);
-        if (!obj) return false;
-        if (obj.status !== C_OBJ_DEAD) {
-          cache.setDead(obj);
-          if (origin === ORIGIN_NOT_ME) send(nodeOf(obj));
-          cache.put(obj);
-        }
-        return true;
-      },
+      ...h,
+      onNew: (exp, origin) => void h.onNew(exp, origin),
       hasMaster: (master) => {
         const probe = new Conntrack();
         probe.orig = { ...newTuple(master.l3), ...master, zone: undefined };

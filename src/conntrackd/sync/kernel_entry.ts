@@ -4,6 +4,7 @@
 // TCPWindowTracking asks for it.
 import { Conntrack, IPPROTO_TCP, IPS_EXPECTED, type Tuple } from "../../conntrack/model.ts";
 import { reverseTuple } from "../../conntrack/run/tuple.ts";
+import { EEXIST, ENOENT } from "../../netlink/constants.ts";
 
 const IPS_NAT_MASK = (1 << 4) | (1 << 5);
 /** IP_CT_TCP_FLAG_BE_LIBERAL */
@@ -65,4 +66,20 @@ export function entryToUpdate(ct: Conntrack, timeout: number, windowTracking: bo
 /** Entries with a master tuple are committed after the others (ct_is_related). */
 export function isRelated(ct: Conntrack): boolean {
   return ct.master !== undefined;
+}
+
+/**
+ * The reference's create with one retry (nl_create_* callers): when the entry
+ * exists, delete it and create it again once. Returns 0 or the errno that
+ * stopped it (the delete's, unless that was ENOENT), and whether the retry ran.
+ */
+export async function createReplacing(
+  create: () => Promise<number>,
+  destroy: () => Promise<number>,
+): Promise<{ code: number; retried: boolean }> {
+  const first = await create();
+  if (first !== EEXIST) return { code: first, retried: false };
+  const d = await destroy();
+  if (d !== 0 && d !== ENOENT) return { code: d, retried: true };
+  return { code: await create(), retried: true };
 }

@@ -235,8 +235,7 @@ export class SyncMode implements Mode {
         timers.delete(obj);
         const ec = this.external as ExternalCache;
         const cache = (ec.ct.findKey(obj.key) === obj ? ec.ct : ec.exp) as Cache<unknown>;
-        cache.del(obj);
-        cache.freeObject(obj);
+        cache.remove(obj);
       }, cacheTimeout * 1000);
       timers.set(obj, { timer, at: Date.now() + cacheTimeout * 1000 });
     };
