@@ -6,20 +6,20 @@
 import { Conntrack, newTuple, type Tuple } from "../../conntrack/model.ts";
 import { ntop4, ntop6, pton4Into, pton6 } from "../../common/inet.ts";
 
-// Field tags. Tuples are nested: a tuple tag, then tuple fields, then T_END.
-const T_END = 0;
-const T_ORIG = 1, T_REPLY = 2, T_MASTER = 3;
-const U_STATUS = 10, U_TIMEOUT = 11, U_MARK = 12, U_SECMARK = 13, U_USE = 14, U_ID = 15, U_ZONE = 16;
-const U_STATE = 17, U_WSO = 18, U_WSR = 19, U_FLO = 20, U_MKO = 21, U_FLR = 22, U_MKR = 23;
-const U_VTO = 24, U_VTR = 25, U_DCCP_ROLE = 26, B_DCCP_SEQ = 27;
-const C_ORIG = 28, C_REPLY = 29, B_TS_START = 30, B_TS_STOP = 31;
-const S_HELPER = 32, S_SECCTX = 33, Y_LABELS = 34, Y_LABELS_MASK = 35;
-const N_SNAT = 36, N_DNAT = 37, A_SEQ_ORIG = 38, A_SEQ_REPLY = 39, P_SYNPROXY = 40;
+// Field tags (exported for readers of records: sync/commit_request.ts). Tuples are nested: a tuple tag, then tuple fields, then T_END.
+export const T_END = 0;
+export const T_ORIG = 1, T_REPLY = 2, T_MASTER = 3;
+export const U_STATUS = 10, U_TIMEOUT = 11, U_MARK = 12, U_SECMARK = 13, U_USE = 14, U_ID = 15, U_ZONE = 16;
+export const U_STATE = 17, U_WSO = 18, U_WSR = 19, U_FLO = 20, U_MKO = 21, U_FLR = 22, U_MKR = 23;
+export const U_VTO = 24, U_VTR = 25, U_DCCP_ROLE = 26, B_DCCP_SEQ = 27;
+export const C_ORIG = 28, C_REPLY = 29, B_TS_START = 30, B_TS_STOP = 31;
+export const S_HELPER = 32, S_SECCTX = 33, Y_LABELS = 34, Y_LABELS_MASK = 35;
+export const N_SNAT = 36, N_DNAT = 37, A_SEQ_ORIG = 38, A_SEQ_REPLY = 39, P_SYNPROXY = 40;
 // Tuple fields.
-const TU_SRC = 1, TU_DST = 2, TU_PROTO = 3, TU_SPORT = 4, TU_DPORT = 5;
-const TU_ICMP_TYPE = 6, TU_ICMP_CODE = 7, TU_ICMP_ID = 8, TU_ZONE = 9;
+export const TU_SRC = 1, TU_DST = 2, TU_PROTO = 3, TU_SPORT = 4, TU_DPORT = 5;
+export const TU_ICMP_TYPE = 6, TU_ICMP_CODE = 7, TU_ICMP_ID = 8, TU_ZONE = 9;
 // NAT range fields.
-const NA_ADDR = 1, NA_PORT = 2;
+export const NA_ADDR = 1, NA_PORT = 2;
 
 let buf = new Uint8Array(1024);
 let view = new DataView(buf.buffer);
