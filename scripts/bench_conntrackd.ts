@@ -1,7 +1,7 @@
 // Side-by-side benchmark of the conntrackd daemon: the reference 1.4.7 (C) and
 // `ctkit conntrackd`, each case in fresh network namespaces, the two daemons
 // alternating run by run. Figures are medians with the range of all runs.
-//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync]
+//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate]
 //                            [--bursts 50000,100000,200000] [--rates 25000,50000,100000,150000,200000]
 //                            [--pairs ref->ref,ctkit->ctkit,ref->ctkit,ctkit->ref]
 //                            [--buffer BYTES] [--markdown] [--raw FILE]
@@ -10,7 +10,8 @@
 // the same), so the times are the daemons' and not the clients' start-up.
 // Cases: events (Stats mode, bursts of N new entries at full speed), paced (the
 // same at fixed rates), cache (RSS, -i, -R with ENTRIES cached flows), sync
-// (FTFW/UDP replication of ENTRIES new flows, then -c on the receiver).
+// (FTFW/UDP replication of ENTRIES new flows, then -c on the receiver), replicate (sync
+// without the commit).
 // Environment: CTKIT_BENCH_DAEMON (ctkit's daemon command, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
 // per-thread CPU), CTKIT_BENCH_KEEP=1 (keep the daemons' configs and output).
@@ -738,7 +739,7 @@ function report(): void {
       ),
     );
   }
-  if (CASES.has("sync")) {
+  if (CASES.has("sync") || CASES.has("replicate")) {
     lines.push(
       ...table(
         `FTFW over UDP on a veth, ${ENTRIES} new flows created on the sender by one \`conntrack -R\`, then ` +
@@ -774,12 +775,13 @@ async function main(): Promise<void> {
   if (CASES.has("cache")) {
     for (let i = 0; i < RUNS; i++) await alternate(i, cachedFlows);
   }
-  if (CASES.has("sync")) {
+  if (CASES.has("sync") || CASES.has("replicate")) {
+    const commit = CASES.has("sync");
     const same = PAIRS.filter(([tx, rx]) => tx === rx), mixed = PAIRS.filter(([tx, rx]) => tx !== rx);
     for (let i = 0; i < RUNS; i++) {
-      for (const [tx, rx] of i % 2 === 0 ? same : [...same].reverse()) await syncPair(tx, rx, true);
+      for (const [tx, rx] of i % 2 === 0 ? same : [...same].reverse()) await syncPair(tx, rx, commit);
       // Mixed pairs, for information: two runs.
-      if (i < 2) { for (const [tx, rx] of mixed) await syncPair(tx, rx, true); }
+      if (i < 2) { for (const [tx, rx] of mixed) await syncPair(tx, rx, commit); }
     }
   }
   report();
