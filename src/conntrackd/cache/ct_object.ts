@@ -8,14 +8,61 @@ import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { O_XML } from "../../conntrack/command.ts";
 import type { CacheObject, CacheOps, ValueCodec } from "./cache.ts";
 import { decodeRecord, encodeRecord } from "./ct_record.ts";
+import { pton4Into } from "../../common/inet.ts";
 
-/** The cache key of a conntrack: its original tuple and zones. */
+/**
+ * The cache key of a conntrack: its original tuple and zones. An IPv4 flow gets 12 chars (its
+ * fields as 16-bit char codes, built by one call; the key is hashed and kept for every cached
+ * flow), anything else the text form below. Two conntracks get the same key exactly when they
+ * get the same text key: dotted quads that parse are canonical, so their bytes stand for the
+ * text, and the fast form starts with a char no text key starts with.
+ */
 export function ctKey(ct: Conntrack): string {
+  return ipv4Key(ct) ?? ctTextKey(ct);
+}
+
+/** The key as text: family, protocol, addresses, ports or ICMP type/code/id, zones. */
+export function ctTextKey(ct: Conntrack): string {
   const o = ct.orig;
   const l4 = o.proto === IPPROTO_ICMP || o.proto === IPPROTO_ICMPV6
     ? `${o.icmpType}/${o.icmpCode}/${o.icmpId}`
     : `${o.sport}/${o.dport}`;
   return `${o.l3} ${o.proto} ${o.src} ${o.dst} ${l4} ${ct.zone ?? 0} ${o.zone ?? 0}`;
+}
+
+const AF_INET = 2;
+const srcBytes = new Uint8Array(4), dstBytes = new Uint8Array(4);
+const isU16 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffff;
+
+/** The 12-char key of an IPv4 tuple whose fields all fit 16 bits; null otherwise. */
+function ipv4Key(ct: Conntrack): string | null {
+  const o = ct.orig;
+  if (o.l3 !== AF_INET || o.src === undefined || o.dst === undefined) return null;
+  const icmp = o.proto === IPPROTO_ICMP || o.proto === IPPROTO_ICMPV6;
+  const f1 = icmp ? o.icmpType : o.sport, f2 = icmp ? o.icmpCode : o.dport, f3 = icmp ? o.icmpId : 0;
+  const zone = ct.zone ?? 0, dirZone = o.zone ?? 0;
+  // Which of protocol and L4 fields are unset (the text key tells "undefined" from 0 too).
+  const unset = (o.proto === undefined ? 1 : 0) | (f1 === undefined ? 2 : 0) | (f2 === undefined ? 4 : 0) |
+    (f3 === undefined ? 8 : 0);
+  const proto = o.proto ?? 0, l4a = f1 ?? 0, l4b = f2 ?? 0, l4c = f3 ?? 0;
+  if (
+    !isU16(proto) || !isU16(l4a) || !isU16(l4b) || !isU16(l4c) || !isU16(zone) || !isU16(dirZone) ||
+    !pton4Into(o.src, srcBytes) || !pton4Into(o.dst, dstBytes)
+  ) return null;
+  return String.fromCharCode(
+    AF_INET,
+    unset,
+    proto,
+    (srcBytes[0] << 8) | srcBytes[1],
+    (srcBytes[2] << 8) | srcBytes[3],
+    (dstBytes[0] << 8) | dstBytes[1],
+    (dstBytes[2] << 8) | dstBytes[3],
+    l4a,
+    l4b,
+    l4c,
+    zone,
+    dirZone,
+  );
 }
 
 // Every attribute nfct_copy(NFCT_CP_META) carries over: all but the tuples.
