@@ -29,7 +29,12 @@ export class MessageBuilder {
 
   private pad() {
     const p = (4 - (this.len & 3)) & 3;
-    if (p) this.buf.fill(0, this.reserve(p), this.len);
+    if (!p) return;
+    // At most three bytes: stores beat a fill() call (a tenth of a commit's encoding was fill()).
+    const at = this.reserve(p), buf = this.buf;
+    buf[at] = 0;
+    if (p > 1) buf[at + 1] = 0;
+    if (p > 2) buf[at + 2] = 0;
   }
 
   /** Opens a message: nlmsghdr(type, flags, seq) + nfgenmsg(family, version 0, res_id). */

@@ -30,19 +30,41 @@ export function exchange(
  * answered; returns the errors by sequence number.
  */
 export function collectReplies(sock: NetlinkSocket, awaited: Iterable<number>, onReply?: ReplyVisitor) {
-  const pending = new Set(awaited);
-  const errors = new Map<number, number>();
-  while (pending.size > 0) {
-    const n = sock.recv();
-    try {
-      const r = sock.walk(n, (buf, v, off, len) => onReply?.(v.getUint32(off + 8, true), buf, v, off, len));
-      if (typeof r === "object") pending.delete(r.ack);
-    } catch (e) {
-      // An error reply is a datagram of its own, so walk() stopping there loses nothing.
-      if (!(e instanceof NetlinkError)) throw e;
-      errors.set(e.seq, e.errno);
-      pending.delete(e.seq);
+  const replies = new ReplyTracker(sock, onReply);
+  for (const seq of awaited) replies.wait(seq);
+  return replies.errors;
+}
+
+/**
+ * The replies of requests in flight on one socket, read as they are needed:
+ * several batches may be with the kernel at once (on worker threads) and be
+ * answered in any order, so what is read while waiting for one batch is kept
+ * for the others.
+ */
+export class ReplyTracker {
+  /** Errors by sequence number. */
+  readonly errors = new Map<number, number>();
+  private readonly answered = new Set<number>();
+
+  constructor(private readonly sock: NetlinkSocket, private readonly onReply?: ReplyVisitor) {}
+
+  /** Reads until `seq` is answered (an ACK or an error). */
+  wait(seq: number): void {
+    while (!this.answered.has(seq)) {
+      const n = this.sock.recv();
+      try {
+        const r = this.sock.walk(
+          n,
+          (buf, v, off, len) => this.onReply?.(v.getUint32(off + 8, true), buf, v, off, len),
+        );
+        if (typeof r === "object") this.answered.add(r.ack);
+      } catch (e) {
+        // An error reply is a datagram of its own, so walk() stopping there loses nothing.
+        if (!(e instanceof NetlinkError)) throw e;
+        this.errors.set(e.seq, e.errno);
+        this.answered.add(e.seq);
+      }
     }
+    this.answered.delete(seq);
   }
-  return errors;
 }

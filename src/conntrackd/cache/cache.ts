@@ -38,6 +38,11 @@ export class CacheObject<T> {
     return this.codec ? this.codec.decode(this.data) : this.data as T;
   }
 
+  /** The stored form: the codec's encoding (a conntrack record), or the value itself without a codec. */
+  get stored(): unknown {
+    return this.data;
+  }
+
   set value(v: T) {
     this.data = this.codec ? this.codec.encode(v) : v;
   }

@@ -15,7 +15,7 @@ import {
   NLM_F_REQUEST,
 } from "../../netlink/constants.ts";
 import { type DumpBuffers, dumpPipelined, newDumpBuffers } from "../../netlink/dump_pipeline.ts";
-import { collectReplies, exchange } from "../../netlink/exchange.ts";
+import { exchange, ReplyTracker } from "../../netlink/exchange.ts";
 import { libcWaiting } from "../../../ffi/libc.ts";
 import { NetlinkSocket } from "../../netlink/socket.ts";
 import * as A from "../../conntrack/attrs.ts";
@@ -26,6 +26,11 @@ import type { Conntrack, Expect } from "../../conntrack/model.ts";
 
 /** Entries per batched request (each request is a few hundred bytes). */
 const BATCH = 256;
+/**
+ * Create batches with the kernel at once (createPipelined). Two measured no faster than one: the
+ * kernel's share is the bound, and the JS thread already builds the next batch meanwhile.
+ */
+const CREATE_DEPTH = 1;
 /** GETs per batch: each is answered by the entry and an ACK. */
 const GET_BATCH = 64;
 /**
@@ -146,48 +151,57 @@ export class KernelTable {
    * Creates many entries, the kernel's work overlapped with ours: each batch
    * goes to the kernel through a sendto() on a worker thread (the kernel
    * creates the entries on that thread's CPU) while the next batch is built
-   * here. Returns the errno of each failure.
+   * here, in one pipeline however many entries there are. `put` writes an
+   * item's attributes into its open request, `family` gives its address
+   * family. Returns the errno of each failure.
    */
-  createConntracksPipelined(cts: Conntrack[]): Promise<Map<Conntrack, number>> {
+  createPipelined<T>(
+    items: readonly T[],
+    family: (item: T) => number,
+    put: (b: MessageBuilder, item: T) => void,
+  ): Promise<Map<T, number>> {
     return this.serial(async () => {
-      const failed = new Map<Conntrack, number>();
-      // One builder in the kernel's hands, the other being filled. (Two sockets on two CPUs
-      // measured no faster here: the kernel's inserts contend.)
-      const builders = [new MessageBuilder(BATCH * 256), new MessageBuilder(BATCH * 256)];
-      let inflight: { sent: Promise<number | bigint>; part: Conntrack[]; seqs: number[] } | null = null;
+      const failed = new Map<T, number>();
+      // CREATE_DEPTH batches with the kernel while the next is built. (Creates do not run in
+      // parallel on two CPUs: ctnetlink takes them under one mutex.)
+      const builders = Array.from({ length: CREATE_DEPTH + 1 }, () => new MessageBuilder(BATCH * 256));
+      const replies = new ReplyTracker(this.sock);
+      const inflight: { sent: Promise<number | bigint>; from: number; seqs: number[] }[] = [];
       const settle = async () => {
-        const f = inflight;
-        if (!f) return;
-        inflight = null;
+        const f = inflight.shift()!;
         // A failed send leaves its errno on the worker thread: report the batch as failed (EIO).
-        const errors = Number(await f.sent) < 0
-          ? new Map(f.seqs.map((s) => [s, 5]))
-          : collectReplies(this.sock, [f.seqs[f.seqs.length - 1]]);
-        for (let k = 0; k < f.part.length; k++) {
-          const e = errors.get(f.seqs[k]);
-          if (e !== undefined) failed.set(f.part[k], e);
+        if (Number(await f.sent) < 0) {
+          for (let k = 0; k < f.seqs.length; k++) failed.set(items[f.from + k], 5);
+          return;
+        }
+        replies.wait(f.seqs[f.seqs.length - 1]);
+        if (replies.errors.size === 0) return;
+        for (let k = 0; k < f.seqs.length; k++) {
+          const e = replies.errors.get(f.seqs[k]);
+          if (e !== undefined) failed.set(items[f.from + k], e);
         }
       };
-      for (let i = 0, round = 0; i < cts.length; i += BATCH, round++) {
-        const part = cts.slice(i, i + BATCH);
-        const b = builders[round & 1].reset();
+      for (let i = 0, round = 0; i < items.length; i += BATCH, round++) {
+        const b = builders[round % builders.length].reset();
+        const part = items.slice(i, i + BATCH);
         const seqs = this.encodeBatch(
           b,
           part,
           A.IPCTNL_MSG_CT_NEW,
           NLM_F_CREATE | NLM_F_EXCL,
-          putConntrack,
+          put,
           true,
+          family,
         );
-        await settle();
+        while (inflight.length >= CREATE_DEPTH) await settle();
         const bytes = b.bytesView();
-        inflight = {
+        inflight.push({
           sent: libcWaiting().sendto_nb(this.sock.fd, bytes, BigInt(bytes.length), 0, null, 0),
-          part,
+          from: i,
           seqs,
-        };
+        });
       }
-      await settle();
+      while (inflight.length) await settle();
       return failed;
     });
   }
@@ -261,20 +275,21 @@ export class KernelTable {
    * reports every failure anyway and answers in order, so once the last is
    * acknowledged every error has arrived (no ACK per entry to build or read).
    */
-  private encodeBatch(
+  private encodeBatch<T = Conntrack>(
     b: MessageBuilder,
-    part: Conntrack[],
+    part: readonly T[],
     msg: number,
     flags: number,
-    put: (b: MessageBuilder, ct: Conntrack) => void,
+    put: (b: MessageBuilder, item: T) => void,
     ackLast: boolean,
+    family: (item: T) => number = (ct) => (ct as Conntrack).orig.l3,
   ): number[] {
     const seqs: number[] = [];
     for (let k = 0; k < part.length; k++) {
       const seq = this.sock.nextSeq();
       seqs.push(seq);
       const ack = !ackLast || k === part.length - 1 ? NLM_F_ACK : 0;
-      b.begin((NFNL_SUBSYS_CTNETLINK << 8) | msg, NLM_F_REQUEST | ack | flags, seq, part[k].orig.l3);
+      b.begin((NFNL_SUBSYS_CTNETLINK << 8) | msg, NLM_F_REQUEST | ack | flags, seq, family(part[k]));
       put(b, part[k]);
       b.end();
     }

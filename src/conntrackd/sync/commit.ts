@@ -1,7 +1,7 @@
 // `-c`: writes the external cache into the kernel table. Entries without a
 // master go first, then related ones (their masters must exist). Creates go
-// out in batches of a few hundred per sendto(), an existing entry is deleted
-// and created again once, and the event loop gets a turn between batches.
+// out in batches of a few hundred per sendto(), written straight from the
+// cache records, and an existing entry is deleted and created again once.
 // The client's connection stays open until the commit is complete.
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import { formatConntrack } from "../../conntrack/format/text.ts";
@@ -9,14 +9,19 @@ import { formatExpect } from "../../conntrack/format/expect.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { strerror } from "../../../ffi/libc.ts";
 import { EEXIST } from "../../netlink/constants.ts";
-import type { Cache } from "../cache/cache.ts";
+import type { Cache, CacheObject } from "../cache/cache.ts";
 import { now } from "../cache/cache.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
-import { yieldToLoop } from "../ctnl/events.ts";
 import type { Logger } from "../modes/mode.ts";
-import { createReplacing, entryToCreate, makeCreateRequest } from "./kernel_entry.ts";
-
-const STEP = 1024;
+import {
+  createReplacing,
+  entryToCreate,
+  isRelated as isRelatedEntry,
+  makeCreateRequest,
+} from "./kernel_entry.ts";
+import { recordFamily, recordIsRelated, writeCreateFromRecord } from "./commit_request.ts";
+import { putConntrack } from "../../conntrack/encode.ts";
+import type { MessageBuilder } from "../../netlink/builder.ts";
 
 export interface CommitOptions {
   /** CommitTimeout; 0 = estimate from the cached timeout and the age of the entry. */
@@ -49,66 +54,78 @@ export class Committer {
 
   /** Commits one conntrack cache; returns [ok, failed]. */
   async commitConntracks(cache: Cache<Conntrack>): Promise<[number, number]> {
-    let ok = 0, fail = 0;
-    const objs = [...cache.values()];
-    // A cache that packs its values hands out a fresh copy on every read: the
-    // request is built in that copy, and each entry is decoded once.
-    const own = cache.copiesOnRead;
+    const { tcpWindowTracking } = this.opts;
     // Masters first, then the entries that need them (their masters must exist).
-    const related: Conntrack[] = [];
-    const send = async (reqs: Conntrack[]) => {
-      const [o, f] = await this.createBatch(reqs);
-      ok += o;
-      fail += f;
-      await yieldToLoop();
-    };
-    for (let i = 0; i < objs.length; i += STEP) {
-      const reqs: Conntrack[] = [];
-      for (const o of objs.slice(i, i + STEP)) {
-        const value = o.value;
-        const timeout = commitTimeout(value.timeout, o.lastupdate, this.opts);
-        const req = own
-          ? makeCreateRequest(value, timeout, this.opts.tcpWindowTracking)
-          : entryToCreate(value, timeout, this.opts.tcpWindowTracking);
-        (req.master !== undefined ? related : reqs).push(req);
-      }
-      await send(reqs);
+    const first: CacheObject<Conntrack>[] = [];
+    const related: CacheObject<Conntrack>[] = [];
+    for (const o of cache.values()) {
+      const rec = o.stored;
+      const isRelated = typeof rec === "string" ? recordIsRelated(rec) : isRelatedEntry(o.value);
+      (isRelated ? related : first).push(o);
     }
-    for (let i = 0; i < related.length; i += STEP) await send(related.slice(i, i + STEP));
+    // The request of an entry: from its record when it can be (commit_request.ts), else from the
+    // decoded entry (a cache that packs its values hands out a fresh copy the request is built in).
+    let lastupdate = 0;
+    const timeoutOf = (cached: number | undefined) => commitTimeout(cached, lastupdate, this.opts);
+    const request = (o: CacheObject<Conntrack>): Conntrack => {
+      const value = o.value;
+      const t = commitTimeout(value.timeout, o.lastupdate, this.opts);
+      return cache.copiesOnRead
+        ? makeCreateRequest(value, t, tcpWindowTracking)
+        : entryToCreate(value, t, tcpWindowTracking);
+    };
+    const family = (o: CacheObject<Conntrack>) => {
+      const rec = o.stored;
+      return typeof rec === "string" ? recordFamily(rec) : (rec as Conntrack).orig.l3;
+    };
+    const put = (b: MessageBuilder, o: CacheObject<Conntrack>) => {
+      const rec = o.stored;
+      lastupdate = o.lastupdate;
+      if (typeof rec === "string" && writeCreateFromRecord(b, rec, timeoutOf, tcpWindowTracking)) return;
+      putConntrack(b, request(o));
+    };
+    let fail = 0;
+    for (const objs of [first, related]) {
+      if (!objs.length) continue;
+      const failed = await this.kernel.createPipelined(objs, family, put);
+      if (failed.size) fail += await this.retry([...failed].map(([o, code]) => [request(o), code]));
+    }
+    const ok = first.length + related.length - fail;
     cache.stats.commitOk += ok;
     cache.stats.commitFail += fail;
     return [ok, fail];
   }
 
-  private async createBatch(reqs: Conntrack[]): Promise<[number, number]> {
-    const failed = await this.kernel.createConntracksPipelined(reqs);
+  /**
+   * The failed creates: an entry that exists already is deleted and created
+   * again once, every other failure is logged. Returns how many failed in the end.
+   */
+  private async retry(failed: [Conntrack, number][]): Promise<number> {
     let fail = 0;
-    const retry: Conntrack[] = [];
+    const again: Conntrack[] = [];
     for (const [req, code] of failed) {
-      if (code === EEXIST) retry.push(req);
+      if (code === EEXIST) again.push(req);
       else {
         fail++;
         this.log.log("error", `commit-create: ${strerror(code)}`);
         this.log.logEntry(this.entryLine(req));
       }
     }
-    if (retry.length) {
-      const delFailed = await this.kernel.deleteConntracks(retry);
-      const again = retry.filter((r) => !delFailed.has(r));
-      for (const [req, code] of delFailed) {
-        fail++;
-        this.log.log("error", `commit-destroy: ${strerror(code)}`);
-        this.log.logEntry(this.entryLine(req));
-      }
-      const failed2 = await this.kernel.createConntracks(again);
-      for (const [req, code] of failed2) {
-        fail++;
-        // The reference reports a failed second create as a destroy failure (same branch).
-        this.log.log("error", `${code === EEXIST ? "commit-destroy" : "commit-create"}: ${strerror(code)}`);
-        this.log.logEntry(this.entryLine(req));
-      }
+    if (!again.length) return fail;
+    const delFailed = await this.kernel.deleteConntracks(again);
+    for (const [req, code] of delFailed) {
+      fail++;
+      this.log.log("error", `commit-destroy: ${strerror(code)}`);
+      this.log.logEntry(this.entryLine(req));
     }
-    return [reqs.length - fail, fail];
+    const failed2 = await this.kernel.createConntracks(again.filter((r) => !delFailed.has(r)));
+    for (const [req, code] of failed2) {
+      fail++;
+      // The reference reports a failed second create as a destroy failure (same branch).
+      this.log.log("error", `${code === EEXIST ? "commit-destroy" : "commit-create"}: ${strerror(code)}`);
+      this.log.logEntry(this.entryLine(req));
+    }
+    return fail;
   }
 
   /** Commits the expectation cache; returns [ok, failed]. */

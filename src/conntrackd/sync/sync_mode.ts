@@ -60,6 +60,7 @@ import {
 } from "./wire/mod.ts";
 import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
 import { haRequest, type HaSteps, setNewEvents } from "./ha.ts";
+import { catchUpAfterCommit, withoutNewEvents } from "./commit_catchup.ts";
 import { isHaRequest } from "../ha/codes.ts";
 
 export interface SyncModeDeps {
@@ -71,6 +72,8 @@ export interface SyncModeDeps {
 }
 
 const INT_MAX = 0x7fffffff;
+/** Requests that do not wait for the previous commit's catch-up dump. */
+const COMMITS = new Set([R.CT_COMMIT, R.EXP_COMMIT, R.ALL_COMMIT]);
 /** How long a partly filled datagram waits for more messages (setTimeout(1) takes about 2 ms here). */
 const FLUSH_DELAY_MS = 1;
 /** Pause between receive rounds while datagrams keep arriving, so that one round drains several. */
@@ -100,6 +103,10 @@ export class SyncMode implements Mode {
   private xmitScheduled = false;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private running = true;
+  /** ha's primary transition is committing with the NEW events off (see haSteps). */
+  private haCommitting = false;
+  /** The dump that caches what the last commit created; requests other than commits wait for it. */
+  private catchUp: Promise<void> = Promise.resolve();
 
   /** Throws Error with the reference's log text when a part cannot be set up. */
   constructor(private readonly deps: SyncModeDeps) {
@@ -446,11 +453,34 @@ export class SyncMode implements Mode {
         : "committing all external caches",
     );
     // DisableExternalCache: nothing to commit, the entries are in the kernel already.
-    if (!(this.external instanceof ExternalCache)) return;
-    const exp = this.expectations ? this.external.exp : null;
-    if (!(await this.committer.run(what, this.external.ct, exp))) {
+    const external = this.external;
+    if (!(external instanceof ExternalCache)) return;
+    const exp = this.expectations ? external.exp : null;
+    const fd = this.deps.ctnl.eventFd;
+    // The NEW events of the commit's own entries are skipped and a dump catches up (commit_catchup.ts),
+    // unless ha's primary transition does that itself (it rebuilds the internal cache after the commit).
+    const internal = this.internal;
+    const catchUp = internal !== null && fd !== null && !this.committer.running && !this.haCommitting;
+    const run = () => this.committer.run(what, external.ct, exp);
+    if (!(await (catchUp ? withoutNewEvents(fd, this.expectations, run) : run()))) {
       log.log("notice", "commit already in progress, skipping");
+      return;
     }
+    if (!catchUp) return;
+    const expectHelpers = this.sync.expectationSync === false ? null : this.sync.expectationSync;
+    const { ctnl, filter, stats } = this.deps;
+    const done = this.catchUp.then(async () => {
+      stats.eventsReceived += await catchUpAfterCommit({
+        dump: ctnl.dump,
+        filter,
+        internal,
+        external,
+        expectHelpers,
+      });
+    }).catch((e) =>
+      log.log("error", `caching the committed entries failed: ${e instanceof Error ? e.message : e}`)
+    );
+    this.catchUp = done;
   }
 
   /** ctkit's HA transitions (`ctkit conntrackd ha`) run standard requests in sequence: see ha.ts. */
@@ -466,6 +496,7 @@ export class SyncMode implements Mode {
         exp: this.expectations ? this.expExternal?.stats.active ?? 0 : 0,
       }),
       ignoreCommitEvents: (ignore) => {
+        this.haCommitting = ignore;
         this.deps.ctnl.registerOrigin(this.commitSocket.portid, ignore ? ORIGIN_INJECT : ORIGIN_COMMIT);
         setNewEvents(this.deps.ctnl.eventFd, !ignore, this.expectations);
       },
@@ -479,6 +510,7 @@ export class SyncMode implements Mode {
       return true;
     }
     const log = this.deps.log;
+    if (!COMMITS.has(code)) await this.catchUp;
     const ext = this.ctExternal;
     switch (code) {
       case R.CT_DUMP_INTERNAL:
