@@ -16,6 +16,7 @@ import { applyScheduler } from "./scheduler.ts";
 import { LocalServer } from "./local_server.ts";
 import { formatRuntimeStats, RuntimeStats } from "./runtime_stats.ts";
 import { SystemdNotifier } from "./systemd.ts";
+import { startHeapTrimming } from "./heap_trim.ts";
 import {
   changeToRootDir,
   closeStdin,
@@ -214,6 +215,7 @@ export async function runDaemon(
   daemon.systemd.ready();
   daemon.mode?.start?.();
   daemon.serve();
+  startHeapTrimming();
   // Runs until a signal or -k calls Deno.exit(); this timer keeps the process
   // alive even with nothing else to wait on (no control socket, no kernel side).
   setInterval(() => {}, 1 << 30);
