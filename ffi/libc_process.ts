@@ -1,5 +1,6 @@
 // libc symbols for the conntrackd daemon's process plumbing: syslog, real-time
-// scheduling, sessions and stdio, FIFOs, and AF_UNIX datagrams (sd_notify).
+// scheduling, sessions and stdio, FIFOs, AF_UNIX datagrams (sd_notify) and
+// giving freed heap memory back (malloc_trim).
 // One table per concern, each opened on first use, because Deno binds every
 // symbol of a table when it opens it.
 import { lazyLibrary } from "./load.ts";
@@ -15,6 +16,11 @@ const syslogSymbols = {
 const timeSymbols = {
   // Local time as C sees it: the system's tz database and POSIX TZ rules, which V8's own (ICU) may not match.
   localtime_r: { parameters: ["buffer", "buffer"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const mallocSymbols = {
+  // Off the JS thread: a trim walks every arena of the process.
+  malloc_trim: { parameters: ["usize"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const schedSymbols = {
@@ -47,6 +53,7 @@ export const libcTime = lazyLibrary("libc.so.6", "libc6", timeSymbols);
 export const libcSched = lazyLibrary("libc.so.6", "libc6", schedSymbols);
 export const libcProcess = lazyLibrary("libc.so.6", "libc6", processSymbols);
 export const libcUnixDgram = lazyLibrary("libc.so.6", "libc6", unixDgramSymbols);
+export const libcMalloc = lazyLibrary("libc.so.6", "libc6", mallocSymbols);
 
 /** sizeof(struct tm) on 64-bit Linux (nine ints, a long, a pointer). */
 export const STRUCT_TM_SIZE = 56;

@@ -4,11 +4,7 @@
 // resident memory (about 7 MB of an idle daemon's 32 MB RssAnon) until
 // malloc_trim() returns it. A trim costs well under a millisecond and runs
 // on the blocking pool, so doing it every few seconds costs nothing measurable.
-import { lazyLibrary } from "../../../ffi/load.ts";
-
-const libcMalloc = lazyLibrary("libc.so.6", "libc6", {
-  malloc_trim: { parameters: ["usize"], result: "i32", nonblocking: true },
-});
+import { libcMalloc } from "../../../ffi/libc_process.ts";
 
 /** After start-up: as the warm-up's background compiles end, and once surely after. */
 const EARLY_TRIMS_MS = [200, 1000];
