@@ -7,8 +7,7 @@ import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { O_XML } from "../../conntrack/command.ts";
 import type { CacheObject, CacheOps, ValueCodec } from "./cache.ts";
-import { decodeRecord, encodeRecord } from "./ct_record.ts";
-import { pton4Into } from "../../common/inet.ts";
+import { decodeRecord, encodeRecord, ipv4Value } from "./ct_record.ts";
 
 /**
  * The cache key of a conntrack: its original tuple and zones. An IPv4 flow gets 12 chars (its
@@ -31,7 +30,6 @@ export function ctTextKey(ct: Conntrack): string {
 }
 
 const AF_INET = 2;
-const srcBytes = new Uint8Array(4), dstBytes = new Uint8Array(4);
 const isU16 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffff;
 
 /** The 12-char key of an IPv4 tuple whose fields all fit 16 bits; null otherwise. */
@@ -46,17 +44,18 @@ function ipv4Key(ct: Conntrack): string | null {
     (f3 === undefined ? 8 : 0);
   const proto = o.proto ?? 0, l4a = f1 ?? 0, l4b = f2 ?? 0, l4c = f3 ?? 0;
   if (
-    !isU16(proto) || !isU16(l4a) || !isU16(l4b) || !isU16(l4c) || !isU16(zone) || !isU16(dirZone) ||
-    !pton4Into(o.src, srcBytes) || !pton4Into(o.dst, dstBytes)
+    !isU16(proto) || !isU16(l4a) || !isU16(l4b) || !isU16(l4c) || !isU16(zone) || !isU16(dirZone)
   ) return null;
+  const src = ipv4Value(o.src), dst = ipv4Value(o.dst);
+  if (src < 0 || dst < 0) return null;
   return String.fromCharCode(
     AF_INET,
     unset,
     proto,
-    (srcBytes[0] << 8) | srcBytes[1],
-    (srcBytes[2] << 8) | srcBytes[3],
-    (dstBytes[0] << 8) | dstBytes[1],
-    (dstBytes[2] << 8) | dstBytes[3],
+    src >>> 16,
+    src & 0xffff,
+    dst >>> 16,
+    dst & 0xffff,
     l4a,
     l4b,
     l4c,

@@ -55,14 +55,32 @@ function bytes(b: Uint8Array): void {
 function text(s: string): void {
   bytes(new TextEncoder().encode(s));
 }
+// The last two addresses parsed: a flow's key and its record read the same two addresses
+// six times (original source and destination, then swapped in the reply).
+let seenA = "", seenB = "";
+let valueA = -1, valueB = -1;
+
+/** The 32-bit value of a dotted quad (inet_pton); -1 when `s` is not one. */
+export function ipv4Value(s: string): number {
+  if (s === seenA) return valueA;
+  if (s === seenB) return valueB;
+  const v = pton4Into(s, addr4)
+    ? ((addr4[0] << 24) | (addr4[1] << 16) | (addr4[2] << 8) | addr4[3]) >>> 0
+    : -1;
+  seenB = seenA, valueB = valueA;
+  seenA = s, valueA = v;
+  return v;
+}
+
 /** Addresses travel as 4 or 16 bytes; anything unparsable keeps its text. */
 function address(s: string): void {
-  if (pton4Into(s, addr4)) {
+  const v4 = ipv4Value(s);
+  if (v4 >= 0) {
     out[p++] = 4;
-    out[p++] = addr4[0];
-    out[p++] = addr4[1];
-    out[p++] = addr4[2];
-    out[p++] = addr4[3];
+    out[p++] = v4 >>> 24;
+    out[p++] = (v4 >>> 16) & 0xff;
+    out[p++] = (v4 >>> 8) & 0xff;
+    out[p++] = v4 & 0xff;
     return;
   }
   const six = s.includes(":") ? pton6(s) : null;
