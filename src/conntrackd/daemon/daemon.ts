@@ -95,12 +95,12 @@ export class Daemon {
 
   /** Serves the control socket until the daemon stops. */
   serve(): void {
-    this.server!.serve((code) => this.request(code), () => this.stats.localReadFailed++);
+    this.server!.serve((code, send) => this.request(code, send), () => this.stats.localReadFailed++);
   }
 
-  /** local_handler: the core's requests, then the kernel side and the mode. */
-  async request(code: number): Promise<string[]> {
-    const reply = new Reply();
+  /** local_handler: the core's requests, then the kernel side and the mode; `send` streams long replies. */
+  async request(code: number, send?: (text: string) => Promise<void>): Promise<string[]> {
+    const reply = new Reply(send ?? null);
     switch (code) {
       case R.KILL:
         await this.kill();

@@ -3,8 +3,11 @@
 // daemon closes the connection — the reference's protocol, so either side's
 // client can drive either side's daemon.
 
-/** Handles one request; the returned chunks are sent before the connection closes. */
-export type RequestHandler = (code: number) => Promise<string[]>;
+/**
+ * Handles one request; `send` writes to the client while the request runs (a
+ * dump streams its slices), the returned chunks are sent before the connection closes.
+ */
+export type RequestHandler = (code: number, send: (text: string) => Promise<void>) => Promise<string[]>;
 
 const CHUNK = 1 << 16;
 const encoder = new TextEncoder();
@@ -49,7 +52,7 @@ export class LocalServer {
         onReadFailed();
         return;
       }
-      for (const part of await handle(code)) await writeText(conn, part);
+      for (const part of await handle(code, (text) => writeText(conn, text))) await writeText(conn, part);
     } finally {
       try {
         conn.close();

@@ -1,6 +1,7 @@
-// Writes a cache dump into a reply in slices, yielding to the event loop
-// between them, so dumping 100 000 entries never holds up event processing
-// (the reference forks a child for this).
+// Writes a cache dump into a reply in slices, sending each to the client and
+// yielding to the event loop between them, so dumping 100 000 entries never
+// holds up event processing nor holds the whole text (the reference forks a
+// child that writes to the client as it goes).
 import { yieldToLoop } from "../ctnl/events.ts";
 import type { Reply } from "./mode.ts";
 
@@ -22,6 +23,10 @@ export async function writeDump<T>(
     }
     // One flat string per slice: a chain of += keeps every line and a node per line alive.
     reply.write(lines.join(""));
-    if (end < all.length) await yieldToLoop();
+    if (end < all.length) {
+      // Out to the client before the next slice: 100 000 lines never sit in memory at once.
+      await reply.flush();
+      await yieldToLoop();
+    }
   }
 }

@@ -22,9 +22,17 @@ export interface Logger {
 /** Output of one control-socket request, sent to the client when the handler is done. */
 export class Reply {
   private readonly parts: string[] = [];
+  /** `send` streams to the client: a long dump then goes out slice by slice instead of piling up. */
+  constructor(private readonly send: ((text: string) => Promise<void>) | null = null) {}
   write(text: string): void {
     this.parts.push(text);
   }
+  /** Sends what is written so far when streaming, and waits until the client has it. */
+  async flush(): Promise<void> {
+    if (!this.send) return;
+    for (const part of this.parts.splice(0)) await this.send(part);
+  }
+  /** What is left to send. */
   take(): string[] {
     return this.parts.splice(0);
   }
