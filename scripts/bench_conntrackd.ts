@@ -639,6 +639,18 @@ async function syncPair(tx: Impl, rx: Impl, commit: boolean): Promise<void> {
     await sleep(300);
     record("receiver VmHWM after commit (MB)", pair, MB(dr.memory().hwm));
     log(`commit ${pair}: client ${client.toFixed(0)} ms, complete ${(full.at - c0).toFixed(0)} ms`);
+    // The kernel's share of any commit: the same number of entries created by a burst of pre-built
+    // requests (no ACKs, nothing else running in a fresh namespace), measured in the same run.
+    const bare = await Ns.create();
+    try {
+      record(
+        "commit: the kernel alone creating as many entries (ms)",
+        pair,
+        await generate(bare, ENTRIES, 0, () => {}),
+      );
+    } finally {
+      await bare.destroy();
+    }
   } finally {
     for (const d of ds.reverse()) await d.stop();
     await a.destroy();
