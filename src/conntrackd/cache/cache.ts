@@ -38,13 +38,13 @@ export class CacheObject<T> {
     return this.codec ? this.codec.decode(this.data) : this.data as T;
   }
 
+  set value(v: T) {
+    this.data = this.codec ? this.codec.encode(v) : v;
+  }
+
   /** The stored form: the codec's encoding (a conntrack record), or the value itself without a codec. */
   get stored(): unknown {
     return this.data;
-  }
-
-  set value(v: T) {
-    this.data = this.codec ? this.codec.encode(v) : v;
   }
 }
 
