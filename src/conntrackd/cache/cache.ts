@@ -30,8 +30,9 @@ export class CacheObject<T> {
   refcnt = 0;
   private data: unknown;
 
-  constructor(readonly key: string, value: T, private readonly codec: ValueCodec<T> | null) {
-    this.data = codec ? codec.encode(value) : value;
+  /** `stored` is the stored form: the codec's encoding of the value, or the value itself without a codec. */
+  constructor(readonly key: string, stored: unknown, private readonly codec: ValueCodec<T> | null) {
+    this.data = stored;
   }
 
   get value(): T {
@@ -118,8 +119,13 @@ export class Cache<T> {
 
   /** A new object for `value` (not yet in the table); the value is owned by the cache from now on. */
   newObject(value: T, key = this.ops.keyOf(value)): CacheObject<T> {
+    return this.newStoredObject(key, this.codec ? this.codec.encode(value) : value);
+  }
+
+  /** A new object from its key and stored form (what the codec would make of the value), not yet in the table. */
+  newStoredObject(key: string, stored: unknown): CacheObject<T> {
     this.stats.objects++;
-    return new CacheObject(key, value, this.codec);
+    return new CacheObject(key, stored, this.codec);
   }
 
   /** Releases an object that is not (or no longer) in the table. */
@@ -197,9 +203,17 @@ export class Cache<T> {
    * cache is full.
    */
   replace(value: T, key = this.ops.keyOf(value)): CacheObject<T> | undefined {
+    return this.replaceStored(key, this.codec ? this.codec.encode(value) : value);
+  }
+
+  /**
+   * replace() for a value already keyed and encoded by the caller (the NEW-event fast path
+   * writes a conntrack's key and record straight from its netlink message).
+   */
+  replaceStored(key: string, stored: unknown): CacheObject<T> | undefined {
     const old = this.table.get(key);
     if (old) this.remove(old);
-    const obj = this.newObject(value, key);
+    const obj = this.newStoredObject(key, stored);
     if (this.add(obj)) return obj;
     this.freeObject(obj);
     return undefined;

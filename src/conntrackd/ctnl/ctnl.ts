@@ -46,12 +46,15 @@ export class Ctnl {
   private mode!: Mode;
   private readonly expectations: boolean;
   private readonly expectHelpers: true | string[];
+  /** Filter clauses checked here in user space: every event then needs its Conntrack. */
+  private readonly userspaceFilter: boolean;
 
   constructor(private readonly deps: CtnlDeps) {
     this.origins.set(this.flush.portid, ORIGIN_FLUSH);
     const es = deps.config.sync?.expectationSync ?? false;
     this.expectations = es !== false;
     this.expectHelpers = es === true || es === false ? true : es;
+    this.userspaceFilter = !deps.filter.empty && !deps.config.general.filter.kernelspace;
   }
 
   /** The event socket's descriptor; null when polling (ha's commit pauses its NEW events, sync/ha.ts). */
@@ -129,6 +132,7 @@ export class Ctnl {
     log.log("notice", `netlink event socket buffer size has been set to ${this.bufferSize} bytes`);
     ev.run({
       conntrack: (type, ct, pid) => this.onConntrackEvent(type, ct, pid),
+      newConntrack: (buf, v, off, len, pid) => this.onNewMessage(buf, v, off, len, pid),
       expect: (type, exp, pid) => this.onExpectEvent(type, exp, pid),
       overrun: () => this.onOverrun(),
       failed: () => this.deps.stats.catchEventFailed++,
@@ -139,6 +143,19 @@ export class Ctnl {
 
   private origin(portid: number): number {
     return portid === 0 ? ORIGIN_NOT_ME : this.origins.get(portid) ?? ORIGIN_NOT_ME;
+  }
+
+  /**
+   * A NEW event the mode caches straight from its message (sync/internal.ts), when the Filter
+   * needs no Conntrack: the sanity check alone is what the fast path's parse already demands.
+   * False leaves the event to onConntrackEvent, decoded.
+   */
+  private onNewMessage(buf: Uint8Array, v: DataView, off: number, len: number, portid: number): boolean {
+    const h = this.mode.ct;
+    if (!h.onNewMessage || this.userspaceFilter) return false;
+    if (!h.onNewMessage(buf, v, off, len, this.origin(portid))) return false;
+    this.deps.stats.eventsReceived++;
+    return true;
   }
 
   private onConntrackEvent(type: number, ct: Conntrack, portid: number): void {

@@ -13,6 +13,7 @@ import {
   NFNL_SUBSYS_CTNETLINK_EXP,
   SOL_NETLINK,
 } from "../../netlink/constants.ts";
+import { MSG_NEW } from "../../conntrack/format/common.ts";
 import { EventRing } from "./event_ring.ts";
 import { NetlinkError, NetlinkSocket } from "../../netlink/socket.ts";
 
@@ -21,6 +22,8 @@ const NETLINK_BROADCAST_SEND_ERROR = 4;
 
 export interface EventSink {
   conntrack(type: number, ct: Conntrack, portid: number): void;
+  /** A NEW conntrack event before it is decoded; true when handled (conntrack() is then not called). */
+  newConntrack?(buf: Uint8Array, v: DataView, off: number, len: number, portid: number): boolean;
   expect(type: number, exp: Expect, portid: number): void;
   /** The kernel dropped events (ENOBUFS). */
   overrun(): void;
@@ -79,7 +82,9 @@ export class EventSocket {
     ) => {
       const subsys = type >> 8;
       if (subsys === NFNL_SUBSYS_CTNETLINK) {
-        sink.conntrack(eventMsgType(type, flags), decodeConntrack(buf, v, off, len), pid);
+        const t = eventMsgType(type, flags);
+        if (t === MSG_NEW && sink.newConntrack?.(buf, v, off, len, pid)) return;
+        sink.conntrack(t, decodeConntrack(buf, v, off, len), pid);
       } else if (subsys === NFNL_SUBSYS_CTNETLINK_EXP) {
         sink.expect(eventMsgType(type, flags), decodeExpect(buf, v, off, len), pid);
       }

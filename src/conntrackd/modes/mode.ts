@@ -46,6 +46,11 @@ export interface CtHandler {
   /** After a resync dump: forget cached entries the kernel no longer has. */
   purge(): Promise<void>;
   onNew(ct: Conntrack, origin: number): void;
+  /**
+   * A NEW event straight from its netlink message (at `off`, `len` bytes with the nlmsghdr),
+   * for handlers that can cache it without a Conntrack; false leaves it to onNew.
+   */
+  onNewMessage?(buf: Uint8Array, v: DataView, off: number, len: number, origin: number): boolean;
   onUpdate(ct: Conntrack, origin: number): void;
   /** True when the entry was known (its counters then count as traffic processed). */
   onDestroy(ct: Conntrack, origin: number): boolean;

@@ -6,6 +6,9 @@
 import { Conntrack, type Expect, newTuple } from "../../conntrack/model.ts";
 import { C_OBJ_DEAD, Cache, type CacheHooks, type CacheObject } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, stripVolatile } from "../cache/ct_object.ts";
+import { FlatCt } from "../cache/flat_ct.ts";
+import { flatKey, flatRecord } from "../cache/flat_record.ts";
+import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtHandler, ExpHandler } from "../modes/mode.ts";
@@ -54,12 +57,24 @@ function nodeHooks<T>(isExp: boolean, extra: CacheHooks<T>, cacheRef: () => Cach
   };
 }
 
-/** Builds and sends the message of a queued object (sendObject, from the NEW event's conntrack when kept). */
+/**
+ * Builds and sends the message of a queued object (sendObject): from the NEW event's conntrack
+ * when kept, else a conntrack straight from its record when that is a plain flow.
+ */
 export function transmitObject(tx: Transmitter, o: SyncObject, flags = 0): number {
   const latest = (o as InternalObject).latest;
-  if (!latest) return sendObject(tx, o, flags);
-  (o as InternalObject).latest = null;
-  return tx.ct(messageType(o), latest, flags);
+  if (latest) {
+    (o as InternalObject).latest = null;
+    return tx.ct(messageType(o), latest, flags);
+  }
+  if (!o.isExp) {
+    const record = o.obj.stored;
+    if (typeof record === "string") {
+      const seq = tx.ctFromRecord(messageType(o), record, flags);
+      if (seq !== null) return seq;
+    }
+  }
+  return sendObject(tx, o, flags);
 }
 
 export function nodeOf<T>(obj: CacheObject<T>): QueueNode<SyncObject> {
@@ -130,6 +145,7 @@ export class InternalCache {
   readonly exp: Cache<Expect>;
   readonly ctHandler: CtHandler;
   readonly expHandler: ExpHandler;
+  private readonly flat = new FlatCt();
 
   constructor(
     limit: number,
@@ -172,7 +188,22 @@ export class InternalCache {
         // The NEW event's own conntrack is sent as is: no decoding of the record just made.
         if (obj && origin === ORIGIN_NOT_ME) (nodeOf(obj).data as InternalObject).latest = ct;
       },
+      onNewMessage: (buf, v, off, len, origin) => this.onNewMessage(buf, v, off, len, origin),
     };
+  }
+
+  /**
+   * onNew for a plain flow straight from its netlink message: its key and record are written
+   * from one flat parse (transmitObject later sends the record as it is). False for anything
+   * else, which then goes through onNew as a Conntrack.
+   */
+  private onNewMessage(buf: Uint8Array, v: DataView, off: number, len: number, origin: number): boolean {
+    const f = this.flat;
+    if (!parseCtMessage(f, buf, v, off, len)) return false;
+    if (origin === ORIGIN_INJECT) return true;
+    const obj = this.ct.replaceStored(flatKey(f), flatRecord(f));
+    if (obj && origin === ORIGIN_NOT_ME) this.send(nodeOf(obj));
+    return true;
   }
 
   private makeExpHandler(): ExpHandler {

@@ -3,6 +3,9 @@
 // Unix time (retransmissions get fresh numbers), as the reference does.
 import type { Conntrack, Expect } from "../../conntrack/model.ts";
 import type { MultiChannel } from "../channel/mod.ts";
+import { FlatCt } from "../cache/flat_ct.ts";
+import { readFlatRecord } from "../cache/flat_record.ts";
+import { encodeFlatCt } from "./wire/ct_flat_codec.ts";
 import {
   addFlags,
   CT_MSG_MAX,
@@ -18,6 +21,7 @@ export class Transmitter {
   private seqSet = false;
   private readonly scratch = new Uint8Array(CT_MSG_MAX);
   private readonly ctOptions: CtEncodeOptions;
+  private readonly flat = new FlatCt();
 
   constructor(
     private readonly channel: MultiChannel,
@@ -41,6 +45,16 @@ export class Transmitter {
   /** Sends a conntrack message; returns the sequence number it got. */
   ct(type: number, ct: Conntrack, flags = 0): number {
     const len = encodeCt(this.scratch, 0, type, ct, this.ctOptions);
+    return this.finish(len, flags);
+  }
+
+  /**
+   * Sends the message of a conntrack cached as `record` without decoding it (the bytes ct()
+   * sends for the decoded record); null, and nothing sent, when the record is not a plain flow.
+   */
+  ctFromRecord(type: number, record: string, flags = 0): number | null {
+    if (!readFlatRecord(this.flat, record)) return null;
+    const len = encodeFlatCt(this.scratch, 0, type, this.flat, this.ctOptions);
     return this.finish(len, flags);
   }
 

@@ -1,0 +1,267 @@
+// The cache forms of a plain flow written from flat scratch state, and a cached
+// record read back into it: the same key as ctKey (ct_object.ts) and the same
+// record as encodeRecord (ct_record.ts) give for the Conntrack the flow decodes
+// to, with its counters and use stripped as the internal cache strips them.
+import { ntop6 } from "../../common/inet.ts";
+import * as R from "./ct_record.ts";
+import {
+  A_ORIG_DST,
+  A_ORIG_SRC,
+  A_REPLY_DST,
+  A_REPLY_SRC,
+  FlatCt,
+  H_SYNPROXY,
+  H_TS_START,
+  H_TS_STOP,
+  HT_DST,
+  HT_SRC,
+  isPlain,
+  N_FLO,
+  N_FLR,
+  N_ID,
+  N_MARK,
+  N_MKO,
+  N_MKR,
+  N_SECMARK,
+  N_SP_ISN,
+  N_SP_ITS,
+  N_SP_TSOFF,
+  N_STATE,
+  N_STATUS,
+  N_TIMEOUT,
+  N_WSO,
+  N_WSR,
+  N_ZONE,
+  TF_DPORT,
+  TF_ICMP_CODE,
+  TF_ICMP_ID,
+  TF_ICMP_TYPE,
+  TF_PROTO,
+  TF_SPORT,
+} from "./flat_ct.ts";
+
+/** ctKey of the flow: 12 chars for IPv4 (ipv4Key), the text key for IPv6 (ctTextKey). */
+export function flatKey(f: FlatCt): string {
+  const t = f.t, icmp = f.isIcmp();
+  const l4a = icmp ? t[TF_ICMP_TYPE] : t[TF_SPORT];
+  const l4b = icmp ? t[TF_ICMP_CODE] : t[TF_DPORT];
+  const l4c = icmp ? t[TF_ICMP_ID] : 0;
+  const zone = f.has & (1 << N_ZONE) ? f.n[N_ZONE] : 0;
+  const a = f.addr;
+  if (f.l3 === 2) {
+    // Every field of a plain flow is set: no "unset" bits; no tuple zones.
+    return String.fromCharCode(
+      2,
+      0,
+      t[TF_PROTO],
+      (a[0] << 8) | a[1],
+      (a[2] << 8) | a[3],
+      (a[16] << 8) | a[17],
+      (a[18] << 8) | a[19],
+      l4a,
+      l4b,
+      l4c,
+      zone,
+      0,
+    );
+  }
+  const l4 = icmp ? `${l4a}/${l4b}/${l4c}` : `${l4a}/${l4b}`;
+  return `${f.l3} ${t[TF_PROTO]} ${ntop6(a, A_ORIG_SRC)} ${ntop6(a, A_ORIG_DST)} ${l4} ${zone} 0`;
+}
+
+// Built as char codes, as encodeRecord does (fromCharCode.apply on a packed array).
+const out: number[] = [];
+let p = 0;
+
+function u16(v: number): void {
+  out[p++] = (v >>> 8) & 0xff;
+  out[p++] = v & 0xff;
+}
+function u32(v: number): void {
+  out[p++] = v >>> 24;
+  out[p++] = (v >>> 16) & 0xff;
+  out[p++] = (v >>> 8) & 0xff;
+  out[p++] = v & 0xff;
+}
+function num(tag: number, v: number): void {
+  out[p++] = tag;
+  out[p++] = v >>> 24;
+  out[p++] = (v >>> 16) & 0xff;
+  out[p++] = (v >>> 8) & 0xff;
+  out[p++] = v & 0xff;
+}
+function address(a: Uint8Array, off: number, n: number): void {
+  out[p++] = n;
+  for (let i = 0; i < n; i++) out[p++] = a[off + i];
+}
+
+function tuple(f: FlatCt, tag: number, dir: number, src: number, dst: number): void {
+  const t = f.t, b = dir * 6, n = f.addrLen;
+  out[p++] = tag;
+  out[p++] = f.l3;
+  out[p++] = R.TU_SRC;
+  address(f.addr, src, n);
+  out[p++] = R.TU_DST;
+  address(f.addr, dst, n);
+  out[p++] = R.TU_PROTO;
+  out[p++] = t[b + TF_PROTO];
+  if (f.isIcmp()) {
+    out[p++] = R.TU_ICMP_TYPE;
+    out[p++] = t[b + TF_ICMP_TYPE];
+    out[p++] = R.TU_ICMP_CODE;
+    out[p++] = t[b + TF_ICMP_CODE];
+    out[p++] = R.TU_ICMP_ID;
+    u16(t[b + TF_ICMP_ID]);
+  } else {
+    out[p++] = R.TU_SPORT;
+    u16(t[b + TF_SPORT]);
+    out[p++] = R.TU_DPORT;
+    u16(t[b + TF_DPORT]);
+  }
+  out[p++] = R.T_END;
+}
+
+// Record tags of FlatCt.n in record order (use sits between secmark and id but is never cached).
+const NUM_TAGS: readonly (readonly [number, number])[] = [
+  [N_STATUS, R.U_STATUS],
+  [N_TIMEOUT, R.U_TIMEOUT],
+  [N_MARK, R.U_MARK],
+  [N_SECMARK, R.U_SECMARK],
+  [N_ID, R.U_ID],
+  [N_ZONE, R.U_ZONE],
+  [N_STATE, R.U_STATE],
+  [N_WSO, R.U_WSO],
+  [N_WSR, R.U_WSR],
+  [N_FLO, R.U_FLO],
+  [N_MKO, R.U_MKO],
+  [N_FLR, R.U_FLR],
+  [N_MKR, R.U_MKR],
+];
+
+/** encodeRecord of the flow (counters and use are not part of it). */
+export function flatRecord(f: FlatCt): string {
+  p = 0;
+  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
+  tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  const has = f.has, n = f.n;
+  for (let i = 0; i < NUM_TAGS.length; i++) {
+    const e = NUM_TAGS[i];
+    if (has & (1 << e[0])) num(e[1], n[e[0]]);
+  }
+  if (has & H_TS_START) {
+    out[p++] = R.B_TS_START;
+    for (let i = 0; i < 8; i++) out[p++] = f.ts[i];
+  }
+  if (has & H_TS_STOP) {
+    out[p++] = R.B_TS_STOP;
+    for (let i = 8; i < 16; i++) out[p++] = f.ts[i];
+  }
+  if (has & H_SYNPROXY) {
+    out[p++] = R.P_SYNPROXY;
+    u32(n[N_SP_ISN]);
+    u32(n[N_SP_ITS]);
+    u32(n[N_SP_TSOFF]);
+  }
+  out.length = p;
+  return String.fromCharCode.apply(null, out);
+}
+
+// Record tag -> FlatCt.n index, for the numeric fields a plain flow may carry (-1: not plain).
+const NUM_INDEX = new Int8Array(64).fill(-1);
+for (const [i, tag] of NUM_TAGS) NUM_INDEX[tag] = i;
+
+let rec = "";
+let q = 0;
+
+function g16(): number {
+  const v = (rec.charCodeAt(q) << 8) | rec.charCodeAt(q + 1);
+  q += 2;
+  return v;
+}
+
+function g32(): number {
+  const v = ((rec.charCodeAt(q) << 24) | (rec.charCodeAt(q + 1) << 16) | (rec.charCodeAt(q + 2) << 8) |
+    rec.charCodeAt(q + 3)) >>> 0;
+  q += 4;
+  return v;
+}
+
+/** A tuple of the record into `f`; false when it holds anything a plain flow lacks. */
+function readTuple(f: FlatCt, dir: number, src: number, dst: number): boolean {
+  const l3 = rec.charCodeAt(q++);
+  if (dir === 0) f.l3 = l3;
+  else if (l3 !== f.l3) return false;
+  const n = l3 === 2 ? 4 : 16, b = dir * 6, t = f.t;
+  let has = 0;
+  for (;;) {
+    const field = rec.charCodeAt(q++);
+    switch (field) {
+      case R.T_END:
+        f.hasT[dir] = has;
+        return true;
+      case R.TU_SRC:
+      case R.TU_DST: {
+        if (rec.charCodeAt(q++) !== n) return false;
+        const at = field === R.TU_SRC ? src : dst;
+        for (let i = 0; i < n; i++) f.addr[at + i] = rec.charCodeAt(q + i);
+        q += n;
+        has |= field === R.TU_SRC ? HT_SRC : HT_DST;
+        break;
+      }
+      case R.TU_PROTO:
+        t[b + TF_PROTO] = rec.charCodeAt(q++), has |= 1 << TF_PROTO;
+        break;
+      case R.TU_SPORT:
+        t[b + TF_SPORT] = g16(), has |= 1 << TF_SPORT;
+        break;
+      case R.TU_DPORT:
+        t[b + TF_DPORT] = g16(), has |= 1 << TF_DPORT;
+        break;
+      case R.TU_ICMP_TYPE:
+        t[b + TF_ICMP_TYPE] = rec.charCodeAt(q++), has |= 1 << TF_ICMP_TYPE;
+        break;
+      case R.TU_ICMP_CODE:
+        t[b + TF_ICMP_CODE] = rec.charCodeAt(q++), has |= 1 << TF_ICMP_CODE;
+        break;
+      case R.TU_ICMP_ID:
+        t[b + TF_ICMP_ID] = g16(), has |= 1 << TF_ICMP_ID;
+        break;
+      default:
+        return false;
+    }
+  }
+}
+
+/**
+ * Reads a cached record into `f`; false when it is not a plain flow (a master, helper, use,
+ * counters, NAT ranges, text addresses...): the caller then decodes it as a Conntrack.
+ */
+export function readFlatRecord(f: FlatCt, record: string): boolean {
+  rec = record;
+  q = 0;
+  f.reset(0);
+  let ok = true;
+  while (ok && q < rec.length) {
+    const tag = rec.charCodeAt(q++);
+    if (tag === R.T_ORIG) ok = q === 1 && readTuple(f, 0, A_ORIG_SRC, A_ORIG_DST);
+    else if (tag === R.T_REPLY) ok = f.l3 !== 0 && readTuple(f, 1, A_REPLY_SRC, A_REPLY_DST);
+    else if (tag === R.B_TS_START || tag === R.B_TS_STOP) {
+      const at = tag === R.B_TS_START ? 0 : 8;
+      for (let i = 0; i < 8; i++) f.ts[at + i] = rec.charCodeAt(q + i);
+      q += 8;
+      f.has |= tag === R.B_TS_START ? H_TS_START : H_TS_STOP;
+    } else if (tag === R.P_SYNPROXY) {
+      f.n[N_SP_ISN] = g32(), f.n[N_SP_ITS] = g32(), f.n[N_SP_TSOFF] = g32();
+      f.has |= H_SYNPROXY;
+    } else {
+      const i = tag < 64 ? NUM_INDEX[tag] : -1;
+      if (i < 0) ok = false;
+      else {
+        f.n[i] = g32();
+        f.has |= 1 << i;
+      }
+    }
+  }
+  rec = "";
+  return ok && q === record.length && isPlain(f);
+}
