@@ -82,7 +82,7 @@ export class Ctnl {
     }
     this.openEventSocket();
     // After the socket is open: events arriving meanwhile wait in the ring.
-    warmUp(this.deps.filter);
+    warmUp(this.deps.filter, mode.ct.onNewMessage !== undefined && !this.userspaceFilter);
   }
 
   private groups(): number {

@@ -12,7 +12,12 @@ import { putConntrack } from "../../conntrack/encode.ts";
 import { Conntrack, newTuple } from "../../conntrack/model.ts";
 import { ctKey, mergeConntrack } from "../cache/ct_object.ts";
 import { decodeRecord, encodeRecord } from "../cache/ct_record.ts";
+import { FlatCt } from "../cache/flat_ct.ts";
+import { flatKey, flatRecord, readFlatRecord } from "../cache/flat_record.ts";
 import type { CtFilter } from "../filter/mod.ts";
+import { CT_MSG_MAX, CT_NEW } from "../sync/wire/mod.ts";
+import { encodeFlatCt } from "../sync/wire/ct_flat_codec.ts";
+import { parseCtMessage } from "./ct_event_fast.ts";
 
 const ROUNDS = 4000;
 
@@ -42,18 +47,29 @@ function sample(i: number, tcp: boolean): Uint8Array {
   return b.end().bytesView().slice();
 }
 
-export function warmUp(filter: CtFilter): void {
+/**
+ * `fastPath`: also the NEW-event fast path of the sync modes (flat parse, key, record) and
+ * the transmit round's record-to-message writer, on scratch state only.
+ */
+export function warmUp(filter: CtFilter, fastPath = false): void {
   const msgs = [sample(1, true), sample(2, false)];
+  const views = msgs.map((m) => new DataView(m.buffer, m.byteOffset, m.byteLength));
+  const flat = new FlatCt(), out = new Uint8Array(CT_MSG_MAX);
+  const opts = { withTimeout: false, tcpWindowTracking: false };
   let sink = 0;
   for (let i = 0; i < ROUNDS; i++) {
-    const m = msgs[i & 1];
-    const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+    const m = msgs[i & 1], v = views[i & 1];
     const ct = decodeConntrack(m, v, 0, m.length);
     if (filter.rejects(ct, true)) sink++;
     sink += ctKey(ct).length;
     const copy = decodeRecord(encodeRecord(ct));
     mergeConntrack(copy, ct);
     sink += copy.orig.sport ?? 0;
+    if (fastPath && parseCtMessage(flat, m, v, 0, m.length)) {
+      sink += flatKey(flat).length;
+      const record = flatRecord(flat);
+      if (readFlatRecord(flat, record)) sink += encodeFlatCt(out, 0, CT_NEW, flat, opts);
+    }
   }
   if (sink < 0) throw new Error("unreachable");
 }
