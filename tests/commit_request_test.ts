@@ -13,17 +13,7 @@ import {
   recordIsRelated,
   writeCreateFromRecord,
 } from "../src/conntrackd/sync/commit_request.ts";
-
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./lib/prng.ts";
 
 const rnd = prng(11);
 const int = (n: number) => Math.floor(rnd() * n);

@@ -12,17 +12,7 @@ import {
   formatCacheStatsExtended,
 } from "../src/conntrackd/cache/cache.ts";
 import { ctCacheOps, ctCodec, ctKey } from "../src/conntrackd/cache/ct_object.ts";
-
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./lib/prng.ts";
 
 const rnd = prng(7);
 const int = (n: number) => Math.floor(rnd() * n);

@@ -27,17 +27,7 @@ import type { QueueNode } from "../src/conntrackd/sync/queue.ts";
 import type { SyncObject } from "../src/conntrackd/sync/protocol.ts";
 import type { MultiChannel } from "../src/conntrackd/channel/mod.ts";
 import type { KernelTable } from "../src/conntrackd/ctnl/kernel.ts";
-
-function prng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./lib/prng.ts";
 
 const rnd = prng(7);
 const int = (n: number) => Math.floor(rnd() * n);

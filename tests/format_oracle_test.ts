@@ -22,22 +22,16 @@ import {
   NFCT_OF_TIME,
   NFCT_OF_TIMESTAMP,
 } from "../ffi/libnetfilter_conntrack.ts";
+import { prng } from "./lib/prng.ts";
 
 // CTKIT_FORMAT_SEED explores other sequences; the default keeps runs reproducible.
 const SEED = Number(Deno.env.get("CTKIT_FORMAT_SEED") ?? 0x5eed1234);
 const CT_CASES = 3000;
 const EXP_CASES = 2000;
 
-/** mulberry32: small, fast, reproducible. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The seeded generator with the draws these cases need. */
+function draws(seed: number) {
+  const next = prng(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),
@@ -46,7 +40,7 @@ function prng(seed: number) {
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
   };
 }
-type Rng = ReturnType<typeof prng>;
+type Rng = ReturnType<typeof draws>;
 
 const PROTOS = [6, 6, 17, 17, 136, 132, 33, 1, 58, 47, 2, 41, 103, 0, 255] as const;
 
@@ -357,7 +351,7 @@ function hex(b: Uint8Array): string {
 
 Deno.test("formatConntrack matches nfct_snprintf on random messages", () => {
   const lib = libnfct();
-  const rng = prng(SEED);
+  const rng = draws(SEED);
   const mb = new MessageBuilder(8192);
   const confPath = Deno.makeTempFileSync({ suffix: ".conf" });
   Deno.writeTextFileSync(confPath, LABEL_CONF);
@@ -409,7 +403,7 @@ Deno.test("formatConntrack matches nfct_snprintf on random messages", () => {
 
 Deno.test("formatExpect matches nfexp_snprintf on random messages", () => {
   const lib = libnfct();
-  const rng = prng(SEED ^ 0xe4);
+  const rng = draws(SEED ^ 0xe4);
   const mb = new MessageBuilder(4096);
   let compared = 0;
   for (let i = 0; i < EXP_CASES; i++) {

@@ -33,6 +33,7 @@ import {
   warmCtkit,
   withBed,
 } from "./lib/sync_bed.ts";
+import { prng } from "./lib/prng.ts";
 
 const CONCURRENCY = 6;
 const CONVERGE_MS = 10_000;
@@ -319,18 +320,6 @@ Deno.test({
 
 // ---------------------------------------------------------------------------------------------
 // Malformed input. Datagrams are built here byte by byte (not with ctkit's encoder).
-
-/** mulberry32: a small seeded generator, so both daemons get the very same datagrams. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEQ0 = 0x6b01bb00;
 
