@@ -62,7 +62,7 @@ export class EventSocket {
 
   close(): void {
     this.closed = true;
-    if (this.ring) this.ring.closed = true;
+    this.ring?.close();
   }
 
   /**
