@@ -13,12 +13,9 @@ import {
   recordIsRelated,
   writeCreateFromRecord,
 } from "../src/conntrackd/sync/commit_request.ts";
-import { prng } from "./lib/prng.ts";
+import { draws } from "./lib/prng.ts";
 
-const rnd = prng(11);
-const int = (n: number) => Math.floor(rnd() * n);
-const maybe = <T>(f: () => T, p = 0.5): T | undefined => rnd() < p ? f() : undefined;
-const u32 = () => int(2 ** 32);
+const { rnd, int, maybe, u32 } = draws(11);
 
 function addr(l3: number): string {
   if (l3 === 2) return `${int(256)}.${int(256)}.${int(256)}.${int(256)}`;

@@ -12,11 +12,9 @@ import {
   formatCacheStatsExtended,
 } from "../src/conntrackd/cache/cache.ts";
 import { ctCacheOps, ctCodec, ctKey } from "../src/conntrackd/cache/ct_object.ts";
-import { prng } from "./lib/prng.ts";
+import { draws } from "./lib/prng.ts";
 
-const rnd = prng(7);
-const int = (n: number) => Math.floor(rnd() * n);
-const maybe = <T>(f: () => T): T | undefined => rnd() < 0.5 ? f() : undefined;
+const { rnd, int, maybe } = draws(7);
 const big = () => BigInt(int(2 ** 32)) * 4294967296n + BigInt(int(2 ** 32));
 
 function addr(l3: number): string {

@@ -27,13 +27,9 @@ import type { QueueNode } from "../src/conntrackd/sync/queue.ts";
 import type { SyncObject } from "../src/conntrackd/sync/protocol.ts";
 import type { MultiChannel } from "../src/conntrackd/channel/mod.ts";
 import type { KernelTable } from "../src/conntrackd/ctnl/kernel.ts";
-import { prng } from "./lib/prng.ts";
+import { draws } from "./lib/prng.ts";
 
-const rnd = prng(7);
-const int = (n: number) => Math.floor(rnd() * n);
-const maybe = <T>(f: () => T, p = 0.5): T | undefined => rnd() < p ? f() : undefined;
-const u32 = () => int(2 ** 32);
-const pick = <T>(xs: T[]): T => xs[int(xs.length)];
+const { rnd, int, maybe, u32, pick } = draws(7);
 
 function addr(l3: number): string {
   if (l3 === 2) return `${int(256)}.${int(256)}.${int(256)}.${int(256)}`;

@@ -12,3 +12,18 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The draws randomised tests make, all from one seeded generator. */
+export function draws(seed: number) {
+  const rnd = prng(seed);
+  const int = (n: number) => Math.floor(rnd() * n);
+  return {
+    rnd,
+    /** An integer in [0, n). */
+    int,
+    /** f()'s value with probability p, else undefined (an unset attribute). */
+    maybe: <T>(f: () => T, p = 0.5): T | undefined => rnd() < p ? f() : undefined,
+    u32: () => int(2 ** 32),
+    pick: <T>(xs: T[]): T => xs[int(xs.length)],
+  };
+}
