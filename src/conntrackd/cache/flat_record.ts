@@ -143,6 +143,24 @@ export function flatRecord(f: FlatCt): string {
   p = 0;
   tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
   tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  return finish(f);
+}
+
+/**
+ * encodeRecord of a flow received from a peer (sync/wire/ct_flat_parse.ts): the original
+ * tuple only, the reply tuple empty (family 0) as decodeCtPayload leaves it.
+ */
+export function flatPeerRecord(f: FlatCt): string {
+  p = 0;
+  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
+  out[p++] = R.T_REPLY;
+  out[p++] = 0;
+  out[p++] = R.T_END;
+  return finish(f);
+}
+
+/** The fields after the tuples, then the string. */
+function finish(f: FlatCt): string {
   const has = f.has, n = f.n;
   for (let i = 0; i < NUM_TAGS.length; i++) {
     const e = NUM_TAGS[i];

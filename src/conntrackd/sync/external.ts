@@ -7,12 +7,18 @@ import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { formatExpect } from "../../conntrack/format/expect.ts";
 import { strerror } from "../../../ffi/libc.ts";
 import { ENOENT } from "../../netlink/constants.ts";
-import { Cache, type CacheHooks } from "../cache/cache.ts";
+import { C_OBJ_DEAD, Cache, type CacheHooks } from "../cache/cache.ts";
+import { FlatCt } from "../cache/flat_ct.ts";
+import { flatKey, flatPeerRecord } from "../cache/flat_record.ts";
 import { ctCacheOps, ctCodec } from "../cache/ct_object.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { Logger } from "../modes/mode.ts";
 import { createReplacing, entryToCreate, entryToUpdate } from "./kernel_entry.ts";
+import { parseFlatCtPayload } from "./wire/ct_flat_parse.ts";
+
+/** Scratch state of the receive fast path (one message at a time). */
+const flat = new FlatCt();
 
 export interface ExternalHandler {
   ctNew(ct: Conntrack): void;
@@ -46,6 +52,30 @@ export class ExternalCache implements ExternalHandler {
   ctDel(ct: Conntrack): void {
     ExternalCache.remove(this.ct, ct);
   }
+
+  /**
+   * ctNew straight from a message's payload buf[off, end) for a plain flow: key and record
+   * written from a flat parse, the same ctNew gives. False (nothing done) for anything else.
+   */
+  ctNewRaw(buf: Uint8Array, off: number, end: number): boolean {
+    if (!parseFlatCtPayload(flat, buf, off, end)) return false;
+    this.ct.replaceStored(flatKey(flat), flatPeerRecord(flat));
+    return true;
+  }
+
+  /**
+   * ctUpd the same way, when there is nothing to merge into: no entry, or a dead one (which
+   * updateForce replaces as it would add). A live entry is left to ctUpd's merge.
+   */
+  ctUpdRaw(buf: Uint8Array, off: number, end: number): boolean {
+    if (!parseFlatCtPayload(flat, buf, off, end)) return false;
+    const key = flatKey(flat);
+    const obj = this.ct.findKey(key);
+    if (obj !== undefined && obj.status !== C_OBJ_DEAD) return false;
+    this.ct.replaceStored(key, flatPeerRecord(flat));
+    return true;
+  }
+
   expNew(exp: Expect): void {
     this.exp.replace(exp);
   }

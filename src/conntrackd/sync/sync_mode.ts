@@ -308,11 +308,19 @@ export class SyncMode implements Mode {
   }
 
   private visitorFor(index: number) {
+    // With an external cache, plain flows' NEW/UPD skip the Conntrack (ExternalCache.ctNewRaw);
+    // injection keeps the Conntrack path.
+    const ec = this.external instanceof ExternalCache ? this.external : null;
     return {
       recv: (h: MessageHeader) => {
         const r = this.protocol.recv(h);
         if (r === MSG_DATA || r === MSG_CTL) this.channel.markReceived(index);
         return r;
+      },
+      ctRaw: ec === null ? undefined : (h: MessageHeader, buf: Uint8Array, off: number, end: number) => {
+        if (h.type === CT_NEW) return ec.ctNewRaw(buf, off, end);
+        if (h.type === CT_UPD) return ec.ctUpdRaw(buf, off, end);
+        return false;
       },
       ct: (h: MessageHeader, ct: Conntrack) => {
         if (h.type === CT_NEW) this.external.ctNew(ct);

@@ -73,6 +73,12 @@ export interface SyncVisitor {
   recv(h: MessageHeader): number;
   /** A conntrack message the mode accepted as data and whose payload is valid. */
   ct(h: MessageHeader, ct: Conntrack): void;
+  /**
+   * Optional, tried before the payload is decoded: a conntrack message the mode accepted as
+   * data, payload in buf[off, end). True when it handled it without a Conntrack (it may only
+   * do so for payloads decodeCtPayload accepts); false and `ct` gets it.
+   */
+  ctRaw?(h: MessageHeader, buf: Uint8Array, off: number, end: number): boolean;
   /** Same for expectations. */
   exp(h: MessageHeader, exp: Expect): void;
 }
@@ -164,6 +170,7 @@ function handleMessage(
     return;
   }
   if (h.type <= CT_DEL) {
+    if (visitor.ctRaw !== undefined && visitor.ctRaw(h, buf, p + HDR_SIZE, p + h.len)) return;
     const ct = decodeCtPayload(buf, p + HDR_SIZE, p + h.len, limit);
     if (ct === null) stats.malformed++, stats.badPayload++;
     else visitor.ct(h, ct);
