@@ -470,25 +470,28 @@ export class SyncMode implements Mode {
     const internal = this.internal;
     const catchUp = internal !== null && fd !== null && !this.committer.running && !this.haCommitting;
     const run = () => this.committer.run(what, external.ct, exp);
-    if (!(await (catchUp ? withoutNewEvents(fd, this.expectations, run) : run()))) {
-      log.log("notice", "commit already in progress, skipping");
+    if (!catchUp) {
+      if (!(await run())) log.log("notice", "commit already in progress, skipping");
       return;
     }
-    if (!catchUp) return;
-    const expectHelpers = this.sync.expectationSync === false ? null : this.sync.expectationSync;
-    const { ctnl, filter, stats } = this.deps;
-    const done = this.catchUp.then(async () => {
-      stats.eventsReceived += await catchUpAfterCommit({
-        dump: ctnl.dump,
-        filter,
-        internal,
-        external,
-        expectHelpers,
-      });
-    }).catch((e) =>
-      log.log("error", `caching the committed entries failed: ${e instanceof Error ? e.message : e}`)
-    );
-    this.catchUp = done;
+    try {
+      await withoutNewEvents(fd, this.expectations, run);
+    } finally {
+      // Also after a failed commit: what it did create must reach the internal cache.
+      const expectHelpers = this.sync.expectationSync === false ? null : this.sync.expectationSync;
+      const { ctnl, filter, stats } = this.deps;
+      this.catchUp = this.catchUp.then(async () => {
+        stats.eventsReceived += await catchUpAfterCommit({
+          dump: ctnl.dump,
+          filter,
+          internal,
+          external,
+          expectHelpers,
+        });
+      }).catch((e) =>
+        log.log("error", `caching the committed entries failed: ${e instanceof Error ? e.message : e}`)
+      );
+    }
   }
 
   /** ctkit's HA transitions (`ctkit conntrackd ha`) run standard requests in sequence: see ha.ts. */
