@@ -27,6 +27,7 @@ import type { QueueNode } from "../src/conntrackd/sync/queue.ts";
 import type { SyncObject } from "../src/conntrackd/sync/protocol.ts";
 import type { MultiChannel } from "../src/conntrackd/channel/mod.ts";
 import type { KernelTable } from "../src/conntrackd/ctnl/kernel.ts";
+import { StatsMode } from "../src/conntrackd/modes/stats.ts";
 import { draws } from "./lib/prng.ts";
 
 const { rnd, int, maybe, u32, pick } = draws(7);
@@ -407,4 +408,39 @@ Deno.test("fast path: NEW events as a real kernel sends them are taken", () => {
     }
     assert(checkRecordWire(g, encodeRecord(ct), "kernel event record"));
   }
+});
+
+Deno.test("fast path: the Stats cache ends up as through onNew (use kept, timeout dropped, counters declined)", () => {
+  const make = () =>
+    new StatsMode({
+      hashLimit: 1 << 20,
+      log: { log() {}, logFlow() {} } as never,
+      stats: {} as never,
+      get: null as unknown as KernelTable,
+      filter: new CtFilter({ protocol: null, address: null, state: null } as never),
+    });
+  const viaObject = make(), viaMessage = make();
+  let fast = 0, plain = 0;
+  const cts: Conntrack[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    // A repeated tuple is ignored by Stats mode's NEW handler (the first one stays cached).
+    const ct = i > 100 && rnd() < 0.1 ? cts[int(cts.length)] : (i % 4 === 3 ? wildCt() : plainCt());
+    cts.push(ct);
+    const { buf, len } = message(ct, false);
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const decoded = decodeConntrack(buf, v, 0, len);
+    if (conntrackSanity(decoded) !== null) continue; // the filter drops it before either path
+    if (i % 4 !== 3 && !decoded.countersOrig && !decoded.countersReply) plain++;
+    viaObject.ct.onNew(decoded, ORIGIN_NOT_ME);
+    if (viaMessage.ct.onNewMessage!(buf, v, 0, len, ORIGIN_NOT_ME)) fast++;
+    else viaMessage.ct.onNew(decodeConntrack(buf, v, 0, len), ORIGIN_NOT_ME);
+  }
+  // Every plain flow without counters is taken (and some of the others that are plain too).
+  assert(
+    fast >= plain && plain > 5000,
+    `fast path taken ${fast} times for ${plain} plain flows without counters`,
+  );
+  const a = viaObject.cache, b = viaMessage.cache;
+  assertEquals(b.stats, a.stats);
+  assertEquals([...b.values()].map((o) => [o.key, o.stored]), [...a.values()].map((o) => [o.key, o.stored]));
 });

@@ -13,8 +13,12 @@ export const N_STATUS = 0, N_TIMEOUT = 1, N_MARK = 2, N_SECMARK = 3, N_ID = 4, N
 export const N_STATE = 6, N_WSO = 7, N_WSR = 8, N_FLO = 9, N_MKO = 10, N_FLR = 11, N_MKR = 12;
 /** The synproxy values (set together: the kernel sends them on every event, zeros unless SYNPROXY). */
 export const N_SP_ISN = 13, N_SP_ITS = 14, N_SP_TSOFF = 15;
+/** CTA_USE: only Stats mode's records keep it (the sync caches strip it). */
+export const N_USE = 16;
 /** Presence bits of the two timestamps (their bytes are in FlatCt.ts) and of the synproxy values. */
 export const H_TS_START = 1 << 20, H_TS_STOP = 1 << 21, H_SYNPROXY = 1 << 22;
+/** The message had counters (parsed for sanity, not kept: a record that needs them takes the Conntrack path). */
+export const H_COUNTERS = 1 << 23;
 
 // Tuple fields: FlatCt.t[dir * 6 + index], set when bit (1 << index) of hasT[dir] is.
 export const TF_PROTO = 0, TF_SPORT = 1, TF_DPORT = 2, TF_ICMP_TYPE = 3, TF_ICMP_CODE = 4, TF_ICMP_ID = 5;
@@ -32,7 +36,7 @@ export class FlatCt {
   l3 = 0;
   /** Presence bits of `n` (1 << N_*, up to N_MKR) and H_*. */
   has = 0;
-  readonly n = new Uint32Array(16);
+  readonly n = new Uint32Array(17);
   /** Start then stop timestamp, 8 big-endian bytes each (as netlink and the record carry them). */
   readonly ts = new Uint8Array(16);
   /** Presence bits of each tuple's fields: original, reply. */

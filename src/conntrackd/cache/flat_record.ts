@@ -10,6 +10,7 @@ import {
   A_REPLY_DST,
   A_REPLY_SRC,
   FlatCt,
+  H_COUNTERS,
   H_SYNPROXY,
   H_TS_START,
   H_TS_STOP,
@@ -29,6 +30,7 @@ import {
   N_STATE,
   N_STATUS,
   N_TIMEOUT,
+  N_USE,
   N_WSO,
   N_WSR,
   N_ZONE,
@@ -138,12 +140,33 @@ const NUM_TAGS: readonly (readonly [number, number])[] = [
   [N_MKR, R.U_MKR],
 ];
 
+/** Stats mode's numeric fields, in encodeRecord's order: no timeout, and the use count. */
+const STATS_NUM_TAGS: readonly (readonly [number, number])[] = [
+  [N_STATUS, R.U_STATUS],
+  [N_MARK, R.U_MARK],
+  [N_SECMARK, R.U_SECMARK],
+  [N_USE, R.U_USE],
+  ...NUM_TAGS.slice(NUM_TAGS.findIndex((e) => e[0] === N_ID)),
+];
+
 /** encodeRecord of the flow (counters and use are not part of it). */
 export function flatRecord(f: FlatCt): string {
   p = 0;
   tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
   tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
   return finish(f);
+}
+
+/**
+ * Stats mode's record of a NEW event (the conntrack without its timeout, use and counters kept);
+ * null when the event had counters, which the flat form does not hold.
+ */
+export function flatStatsRecord(f: FlatCt): string | null {
+  if (f.has & H_COUNTERS) return null;
+  p = 0;
+  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
+  tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  return finish(f, STATS_NUM_TAGS);
 }
 
 /**
@@ -160,10 +183,10 @@ export function flatPeerRecord(f: FlatCt): string {
 }
 
 /** The fields after the tuples, then the string. */
-function finish(f: FlatCt): string {
+function finish(f: FlatCt, tags = NUM_TAGS): string {
   const has = f.has, n = f.n;
-  for (let i = 0; i < NUM_TAGS.length; i++) {
-    const e = NUM_TAGS[i];
+  for (let i = 0; i < tags.length; i++) {
+    const e = tags[i];
     if (has & (1 << e[0])) num(e[1], n[e[0]]);
   }
   if (has & H_TS_START) {

@@ -13,6 +13,7 @@ import {
   A_REPLY_DST,
   A_REPLY_SRC,
   type FlatCt,
+  H_COUNTERS,
   H_SYNPROXY,
   H_TS_START,
   H_TS_STOP,
@@ -32,6 +33,7 @@ import {
   N_STATE,
   N_STATUS,
   N_TIMEOUT,
+  N_USE,
   N_WSO,
   N_WSR,
   N_ZONE,
@@ -275,11 +277,12 @@ export function parseCtMessage(f: FlatCt, buf: Uint8Array, v: DataView, off: num
         f.n[N_ZONE] = (buf[p] << 8) | buf[p + 1], f.has |= 1 << N_ZONE;
         break;
       case A.CTA_USE:
-        ok = l >= 4;
+        ok = num(f, N_USE, buf, p, l);
         break;
       case A.CTA_COUNTERS_ORIG:
       case A.CTA_COUNTERS_REPLY:
         ok = countersWellFormed(v, p, pend);
+        f.has |= H_COUNTERS;
         break;
       case A.CTA_PROTOINFO:
         ok = protoinfo(f, buf, v, p, pend);

@@ -5,6 +5,9 @@ import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
+import { FlatCt } from "../cache/flat_ct.ts";
+import { flatKey, flatStatsRecord } from "../cache/flat_record.ts";
+import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import * as R from "../client/codes.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
 import type { CtFilter } from "../filter/mod.ts";
@@ -32,6 +35,7 @@ export class StatsMode implements Mode {
   readonly exp = null;
   readonly cache: Cache<Conntrack>;
   readonly ct: CtHandler;
+  private readonly flat = new FlatCt();
 
   constructor(private readonly deps: StatsModeDeps) {
     const cache = this.cache = new Cache<Conntrack>("stats", deps.hashLimit, ctCacheOps, {}, ctCodec);
@@ -53,6 +57,19 @@ export class StatsMode implements Mode {
         if (cache.findKey(key)) return;
         const obj = cache.newObject(ct, key);
         if (!cache.add(obj)) cache.freeObject(obj);
+      },
+      // onNew for a plain flow straight from its netlink message (ctnl/ct_event_fast.ts): the
+      // same key and record from one flat parse. False sends the event through onNew.
+      onNewMessage: (buf, v, off, len) => {
+        const f = this.flat;
+        if (!parseCtMessage(f, buf, v, off, len)) return false;
+        const key = flatKey(f);
+        if (cache.findKey(key)) return true;
+        const record = flatStatsRecord(f);
+        if (record === null) return false;
+        const obj = cache.newStoredObject(key, record);
+        if (!cache.add(obj)) cache.freeObject(obj);
+        return true;
       },
       onUpdate: (ct) => {
         ct.timeout = undefined;
