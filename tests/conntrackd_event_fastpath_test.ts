@@ -444,3 +444,45 @@ Deno.test("fast path: the Stats cache ends up as through onNew (use kept, timeou
   assertEquals(b.stats, a.stats);
   assertEquals([...b.values()].map((o) => [o.key, o.stored]), [...a.values()].map((o) => [o.key, o.stored]));
 });
+
+Deno.test("fast path: dump entries populate the Stats and internal caches as through populate()", () => {
+  const filter = new CtFilter({ protocol: null, address: null, state: null } as never);
+  const stats = () => {
+    const m = new StatsMode({
+      hashLimit: 1 << 20,
+      log: { log() {}, logFlow() {} } as never,
+      stats: {} as never,
+      get: null as unknown as KernelTable,
+      filter,
+    });
+    return { h: m.ct, cache: m.cache };
+  };
+  const internal = () => {
+    const c = new InternalCache(1 << 20, () => {}, null as unknown as KernelTable, filter, {});
+    return { h: c.ctHandler, cache: c.ct };
+  };
+  const pairs = [[stats(), stats()], [internal(), internal()]];
+  let fast = 0;
+  const cts: Conntrack[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    // A repeated tuple (a second dump, `-R`) is merged into the cached entry: the Conntrack path.
+    const ct = i > 100 && rnd() < 0.2 ? cts[int(cts.length)] : (i % 4 === 3 ? wildCt() : plainCt());
+    cts.push(ct);
+    const { buf, len } = message(ct, false);
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (conntrackSanity(decodeConntrack(buf, v, 0, len)) !== null) continue;
+    for (const [viaObject, viaMessage] of pairs) {
+      viaObject.h.populate(decodeConntrack(buf, v, 0, len));
+      if (viaMessage.h.populateMessage!(buf, v, 0, len)) fast++;
+      else viaMessage.h.populate(decodeConntrack(buf, v, 0, len));
+    }
+  }
+  assert(fast > 8000, `fast path taken ${fast} times`);
+  for (const [a, b] of pairs) {
+    assertEquals(b.cache.stats, a.cache.stats);
+    assertEquals(
+      [...b.cache.values()].map((o) => [o.key, o.stored]),
+      [...a.cache.values()].map((o) => [o.key, o.stored]),
+    );
+  }
+});

@@ -149,12 +149,15 @@ const STATS_NUM_TAGS: readonly (readonly [number, number])[] = [
   ...NUM_TAGS.slice(NUM_TAGS.findIndex((e) => e[0] === N_ID)),
 ];
 
-/** encodeRecord of the flow (counters and use are not part of it). */
-export function flatRecord(f: FlatCt): string {
+/** Numeric fields without the timeout (Stats mode's dumps). */
+const UNTIMED_NUM_TAGS = NUM_TAGS.filter((e) => e[0] !== N_TIMEOUT);
+
+/** encodeRecord of the flow (counters and use are not part of it; nor the timeout when `untimed`). */
+export function flatRecord(f: FlatCt, untimed = false): string {
   p = 0;
   tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
   tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
-  return finish(f);
+  return finish(f, untimed ? UNTIMED_NUM_TAGS : NUM_TAGS);
 }
 
 /**

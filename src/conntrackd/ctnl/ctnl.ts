@@ -22,6 +22,7 @@ import { EventSocket } from "./events.ts";
 import { MSG_DESTROY, MSG_NEW, MSG_UPDATE } from "../../conntrack/format/common.ts";
 import { KernelTable } from "./kernel.ts";
 import { warmUp } from "./warmup.ts";
+import { decodeConntrack } from "../../conntrack/decode.ts";
 
 export interface CtnlDeps {
   config: Config;
@@ -72,7 +73,7 @@ export class Ctnl {
     this.mode = mode;
     const g = this.deps.config.general;
     if (mode.populate) {
-      await this.populateConntracks();
+      await this.populateConntracks(true);
       if (this.expectations && mode.exp) await this.populateExpects();
     }
     if (g.pollSecs !== null) {
@@ -273,10 +274,18 @@ export class Ctnl {
   }
 
   /** Fills the internal cache from the kernel table (start-up and `-R`). */
-  populateConntracks(): Promise<void> {
+  populateConntracks(startUp = false): Promise<void> {
     const { filter } = this.deps;
-    return this.dump.dumpConntracks((ct) => {
-      if (!filter.rejects(ct, true)) this.mode.ct.populate(ct);
+    const h = this.mode.ct;
+    const populate = (ct: Conntrack) => {
+      if (!filter.rejects(ct, true)) h.populate(ct);
+    };
+    // The start-up dump fills an empty cache: new flows, which populateMessage caches from one flat
+    // parse (a later `-R` finds them cached and merges, which needs the Conntrack anyway). Without a
+    // Filter clause only the sanity check applies, which a flat parse already demands.
+    if (!startUp || !h.populateMessage || !filter.empty) return this.dump.dumpConntracks(populate);
+    return this.dump.dumpConntrackMessages((buf, v, off, len) => {
+      if (!h.populateMessage!(buf, v, off, len)) populate(decodeConntrack(buf, v, off, len));
     });
   }
 

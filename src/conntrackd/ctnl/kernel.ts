@@ -84,11 +84,18 @@ export class KernelTable {
 
   /** Dumps the conntrack table; every entry goes to `visit`. */
   dumpConntracks(visit: (ct: Conntrack) => void): Promise<void> {
+    return this.dumpConntrackMessages((buf, v, off, len) => visit(decodeConntrack(buf, v, off, len)));
+  }
+
+  /** Dumps the conntrack table; every entry's netlink message (with its header, at `off`) goes to `visit`. */
+  dumpConntrackMessages(
+    visit: (buf: Uint8Array, v: DataView, off: number, len: number) => void,
+  ): Promise<void> {
     return this.serial(() =>
       dumpPipelined(
         this.sock,
         this.request(NFNL_SUBSYS_CTNETLINK, A.IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC).end().bytesView(),
-        (buf, v, off, len) => visit(decodeConntrack(buf, v, off, len)),
+        visit,
         undefined,
         this.buffers,
       )

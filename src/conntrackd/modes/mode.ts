@@ -41,6 +41,11 @@ export class Reply {
 export interface CtHandler {
   /** An entry of the start-up dump or of `-R`. */
   populate(ct: Conntrack): void;
+  /**
+   * populate() straight from the entry's netlink message, for handlers that can cache a new
+   * plain flow without a Conntrack; false leaves it to populate().
+   */
+  populateMessage?(buf: Uint8Array, v: DataView, off: number, len: number): boolean;
   /** An entry of an overrun or polling resync dump. */
   resync(ct: Conntrack): void;
   /** After a resync dump: forget cached entries the kernel no longer has. */

@@ -6,7 +6,7 @@ import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
 import { Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
 import { FlatCt } from "../cache/flat_ct.ts";
-import { flatKey, flatStatsRecord } from "../cache/flat_record.ts";
+import { flatKey, flatRecord, flatStatsRecord } from "../cache/flat_record.ts";
 import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import * as R from "../client/codes.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
@@ -45,6 +45,15 @@ export class StatsMode implements Mode {
     };
     this.ct = {
       populate,
+      // populate() of a flow not cached yet, from one flat parse (a cached one is merged as a Conntrack).
+      populateMessage: (buf, v, off, len) => {
+        const f = this.flat;
+        if (!parseCtMessage(f, buf, v, off, len)) return false;
+        const key = flatKey(f);
+        if (cache.findKey(key)) return false;
+        cache.replaceStored(key, flatRecord(f, true));
+        return true;
+      },
       resync: (ct) => {
         if (deps.filter.rejects(ct, true)) return;
         populate(ct);

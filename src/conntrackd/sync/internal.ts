@@ -189,6 +189,15 @@ export class InternalCache {
         if (obj && origin === ORIGIN_NOT_ME) (nodeOf(obj).data as InternalObject).latest = ct;
       },
       onNewMessage: (buf, v, off, len, origin) => this.onNewMessage(buf, v, off, len, origin),
+      // populate() of a flow not cached yet, from one flat parse (a cached one is merged as a Conntrack).
+      populateMessage: (buf, v, off, len) => {
+        const f = this.flat;
+        if (!parseCtMessage(f, buf, v, off, len)) return false;
+        const key = flatKey(f);
+        if (this.ct.findKey(key)) return false;
+        this.ct.replaceStored(key, flatRecord(f));
+        return true;
+      },
     };
   }
 
