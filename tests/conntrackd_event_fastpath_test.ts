@@ -445,7 +445,7 @@ Deno.test("fast path: the Stats cache ends up as through onNew (use kept, timeou
   assertEquals([...b.values()].map((o) => [o.key, o.stored]), [...a.values()].map((o) => [o.key, o.stored]));
 });
 
-Deno.test("fast path: dump entries populate the Stats and internal caches as through populate()", () => {
+Deno.test("fast path: dump entries populate and merge into the Stats and internal caches as through populate()", () => {
   const filter = new CtFilter({ protocol: null, address: null, state: null } as never);
   const stats = () => {
     const m = new StatsMode({
@@ -465,8 +465,17 @@ Deno.test("fast path: dump entries populate the Stats and internal caches as thr
   let fast = 0;
   const cts: Conntrack[] = [];
   for (let i = 0; i < 10_000; i++) {
-    // A repeated tuple (a second dump, `-R`) is merged into the cached entry: the Conntrack path.
-    const ct = i > 100 && rnd() < 0.2 ? cts[int(cts.length)] : (i % 4 === 3 ? wildCt() : plainCt());
+    // A repeated tuple (a second dump, `-R`) is merged into the cached entry, with fields that changed.
+    const ct = i > 100 && rnd() < 0.3
+      ? Object.assign(new Conntrack(), cts[int(cts.length)], {
+        mark: maybe(u32),
+        status: maybe(u32),
+        timeout: maybe(() => int(432000)),
+        state: maybe(() => int(10)),
+        tcpWscaleOrig: maybe(() => int(15)),
+        zone: maybe(() => int(65536), 0.1),
+      })
+      : (i % 4 === 3 ? wildCt() : plainCt());
     cts.push(ct);
     const { buf, len } = message(ct, false);
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

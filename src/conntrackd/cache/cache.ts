@@ -47,6 +47,10 @@ export class CacheObject<T> {
   get stored(): unknown {
     return this.data;
   }
+
+  set stored(stored: unknown) {
+    this.data = stored;
+  }
 }
 
 /** What a mode attaches to cache objects (the reference's cache extras and features). */
@@ -153,7 +157,12 @@ export class Cache<T> {
   update(obj: CacheObject<T>, value: T): void {
     const cur = obj.value;
     this.ops.merge(cur, value);
-    obj.value = cur;
+    this.updateStored(obj, this.codec ? this.codec.encode(cur) : cur);
+  }
+
+  /** update() with the merged value's stored form made by the caller (the flat populate path). */
+  updateStored(obj: CacheObject<T>, stored: unknown): void {
+    obj.stored = stored;
     this.hooks.updated?.(obj);
     this.stats.updOk++;
     obj.lastupdate = now();

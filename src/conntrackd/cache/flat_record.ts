@@ -140,14 +140,15 @@ const NUM_TAGS: readonly (readonly [number, number])[] = [
   [N_MKR, R.U_MKR],
 ];
 
-/** Stats mode's numeric fields, in encodeRecord's order: no timeout, and the use count. */
-const STATS_NUM_TAGS: readonly (readonly [number, number])[] = [
-  [N_STATUS, R.U_STATUS],
-  [N_MARK, R.U_MARK],
-  [N_SECMARK, R.U_SECMARK],
+/** Every numeric field a plain flow's record may hold, in encodeRecord's order (the use count too). */
+const ALL_NUM_TAGS: readonly (readonly [number, number])[] = [
+  ...NUM_TAGS.slice(0, NUM_TAGS.findIndex((e) => e[0] === N_ID)),
   [N_USE, R.U_USE],
   ...NUM_TAGS.slice(NUM_TAGS.findIndex((e) => e[0] === N_ID)),
 ];
+
+/** Stats mode's numeric fields of a NEW event: no timeout, and the use count. */
+const STATS_NUM_TAGS = ALL_NUM_TAGS.filter((e) => e[0] !== N_TIMEOUT);
 
 /** Numeric fields without the timeout (Stats mode's dumps). */
 const UNTIMED_NUM_TAGS = NUM_TAGS.filter((e) => e[0] !== N_TIMEOUT);
@@ -212,7 +213,7 @@ function finish(f: FlatCt, tags = NUM_TAGS): string {
 
 // Record tag -> FlatCt.n index, for the numeric fields a plain flow may carry (-1: not plain).
 const NUM_INDEX = new Int8Array(64).fill(-1);
-for (const [i, tag] of NUM_TAGS) NUM_INDEX[tag] = i;
+for (const [i, tag] of ALL_NUM_TAGS) NUM_INDEX[tag] = i;
 
 let rec = "";
 let q = 0;
@@ -308,4 +309,30 @@ export function readFlatRecord(f: FlatCt, record: string): boolean {
   }
   rec = "";
   return ok && q === record.length && isPlain(f);
+}
+
+const merged = new FlatCt();
+
+/**
+ * The record Cache.update() makes of a cached plain flow's record and a dump entry parsed into
+ * `f` (mergeConntrack: each field the entry carries replaces the cached one, the tuples stay),
+ * the entry stripped as populate strips it: no use, no counters, and no timeout unless
+ * `keepTimeout`. Null when the cached record is not a plain flow's.
+ */
+export function flatMergedRecord(cached: string, f: FlatCt, keepTimeout: boolean): string | null {
+  const g = merged;
+  if (!readFlatRecord(g, cached)) return null;
+  let bits = f.has & ~((1 << N_USE) | H_COUNTERS);
+  if (!keepTimeout) bits &= ~(1 << N_TIMEOUT);
+  for (let i = 0; i <= N_USE; i++) if (bits & (1 << i)) g.n[i] = f.n[i];
+  if (bits & H_TS_START) { for (let i = 0; i < 8; i++) g.ts[i] = f.ts[i]; }
+  if (bits & H_TS_STOP) { for (let i = 8; i < 16; i++) g.ts[i] = f.ts[i]; }
+  if (bits & H_SYNPROXY) {
+    g.n[N_SP_ISN] = f.n[N_SP_ISN], g.n[N_SP_ITS] = f.n[N_SP_ITS], g.n[N_SP_TSOFF] = f.n[N_SP_TSOFF];
+  }
+  g.has |= bits;
+  p = 0;
+  tuple(g, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
+  tuple(g, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  return finish(g, ALL_NUM_TAGS);
 }

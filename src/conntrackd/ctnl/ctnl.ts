@@ -73,7 +73,7 @@ export class Ctnl {
     this.mode = mode;
     const g = this.deps.config.general;
     if (mode.populate) {
-      await this.populateConntracks(true);
+      await this.populateConntracks();
       if (this.expectations && mode.exp) await this.populateExpects();
     }
     if (g.pollSecs !== null) {
@@ -274,16 +274,15 @@ export class Ctnl {
   }
 
   /** Fills the internal cache from the kernel table (start-up and `-R`). */
-  populateConntracks(startUp = false): Promise<void> {
+  populateConntracks(): Promise<void> {
     const { filter } = this.deps;
     const h = this.mode.ct;
     const populate = (ct: Conntrack) => {
       if (!filter.rejects(ct, true)) h.populate(ct);
     };
-    // The start-up dump fills an empty cache: new flows, which populateMessage caches from one flat
-    // parse (a later `-R` finds them cached and merges, which needs the Conntrack anyway). Without a
-    // Filter clause only the sanity check applies, which a flat parse already demands.
-    if (!startUp || !h.populateMessage || !filter.empty) return this.dump.dumpConntracks(populate);
+    // Plain flows are cached or merged from one flat parse of their message. Without a Filter
+    // clause only the sanity check applies, which a flat parse already demands.
+    if (!h.populateMessage || !filter.empty) return this.dump.dumpConntracks(populate);
     return this.dump.dumpConntrackMessages((buf, v, off, len) => {
       if (!h.populateMessage!(buf, v, off, len)) populate(decodeConntrack(buf, v, off, len));
     });

@@ -3,10 +3,10 @@
 import type { Conntrack } from "../../conntrack/model.ts";
 import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
-import { Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
+import { C_OBJ_DEAD, Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
 import { FlatCt } from "../cache/flat_ct.ts";
-import { flatKey, flatRecord, flatStatsRecord } from "../cache/flat_record.ts";
+import { flatKey, flatMergedRecord, flatRecord, flatStatsRecord } from "../cache/flat_record.ts";
 import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import * as R from "../client/codes.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
@@ -45,13 +45,20 @@ export class StatsMode implements Mode {
     };
     this.ct = {
       populate,
-      // populate() of a flow not cached yet, from one flat parse (a cached one is merged as a Conntrack).
+      // populate() of a plain flow from one flat parse: cached anew, or merged into its cached record.
       populateMessage: (buf, v, off, len) => {
         const f = this.flat;
         if (!parseCtMessage(f, buf, v, off, len)) return false;
         const key = flatKey(f);
-        if (cache.findKey(key)) return false;
-        cache.replaceStored(key, flatRecord(f, true));
+        const obj = cache.findKey(key);
+        if (!obj) {
+          cache.replaceStored(key, flatRecord(f, true));
+          return true;
+        }
+        if (obj.status === C_OBJ_DEAD) return false;
+        const merged = flatMergedRecord(obj.stored as string, f, false);
+        if (merged === null) return false;
+        cache.updateStored(obj, merged);
         return true;
       },
       resync: (ct) => {

@@ -7,7 +7,7 @@ import { Conntrack, type Expect, newTuple } from "../../conntrack/model.ts";
 import { C_OBJ_DEAD, Cache, type CacheHooks, type CacheObject } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, stripVolatile } from "../cache/ct_object.ts";
 import { FlatCt } from "../cache/flat_ct.ts";
-import { flatKey, flatRecord } from "../cache/flat_record.ts";
+import { flatKey, flatMergedRecord, flatRecord } from "../cache/flat_record.ts";
 import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
@@ -189,13 +189,20 @@ export class InternalCache {
         if (obj && origin === ORIGIN_NOT_ME) (nodeOf(obj).data as InternalObject).latest = ct;
       },
       onNewMessage: (buf, v, off, len, origin) => this.onNewMessage(buf, v, off, len, origin),
-      // populate() of a flow not cached yet, from one flat parse (a cached one is merged as a Conntrack).
+      // populate() of a plain flow from one flat parse: cached anew, or merged into its cached record.
       populateMessage: (buf, v, off, len) => {
         const f = this.flat;
         if (!parseCtMessage(f, buf, v, off, len)) return false;
         const key = flatKey(f);
-        if (this.ct.findKey(key)) return false;
-        this.ct.replaceStored(key, flatRecord(f));
+        const obj = this.ct.findKey(key);
+        if (!obj) {
+          this.ct.replaceStored(key, flatRecord(f));
+          return true;
+        }
+        if (obj.status === C_OBJ_DEAD) return false;
+        const merged = flatMergedRecord(obj.stored as string, f, true);
+        if (merged === null) return false;
+        this.ct.updateStored(obj, merged);
         return true;
       },
     };
