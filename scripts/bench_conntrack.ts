@@ -2,6 +2,7 @@
 // Runs alternate between the two tools; each case reports the median wall time,
 // the ratio ctkit/reference and the peak RSS (GNU time). Usage:
 //   scripts/bench-conntrack [--entries N] [--runs R] [--markdown]
+import { runCommand } from "./bench_run.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: number) => {
@@ -21,25 +22,7 @@ interface Sample {
   out: string;
 }
 
-async function run(
-  argv: string[],
-  stdin?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const o = await p.output();
-  const d = new TextDecoder();
-  return { code: o.code, stdout: d.decode(o.stdout), stderr: d.decode(o.stderr) };
-}
+const run = runCommand;
 
 /** Runs a command in the namespace under GNU time, stdout discarded. */
 async function timed(cmd: string): Promise<Sample> {

@@ -15,6 +15,7 @@
 // Environment: CTKIT_BENCH_DAEMON (ctkit's daemon command, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
 // per-thread CPU), CTKIT_BENCH_KEEP=1 (keep the daemons' configs and output).
+import { type CommandResult, runCommand } from "./bench_run.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: string) => {
@@ -58,30 +59,8 @@ const log = (s: string) => console.error(`bench: ${s}`);
 // ---------------------------------------------------------------------------------------------
 // processes and namespaces
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-async function run(argv: string[], stdin?: string): Promise<Result> {
-  const t0 = performance.now();
-  const p = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const o = await p.output();
-  const d = new TextDecoder();
-  return { code: o.code, stdout: d.decode(o.stdout), stderr: d.decode(o.stderr), ms: performance.now() - t0 };
-}
+type Result = CommandResult;
+const run = runCommand;
 
 async function must(argv: string[]): Promise<Result> {
   const r = await run(argv);

@@ -174,14 +174,23 @@ let q = 0;
 function g8(): number {
   return r.charCodeAt(q++);
 }
+/** The big-endian 16-bit field at `at` of a record (one char per byte); every reader of records uses these. */
+export function recordU16(rec: string, at: number): number {
+  return (rec.charCodeAt(at) << 8) | rec.charCodeAt(at + 1);
+}
+/** The big-endian 32-bit field at `at` of a record. */
+export function recordU32(rec: string, at: number): number {
+  return ((rec.charCodeAt(at) << 24) | (rec.charCodeAt(at + 1) << 16) | (rec.charCodeAt(at + 2) << 8) |
+    rec.charCodeAt(at + 3)) >>> 0;
+}
+
 function g16(): number {
-  const v = (r.charCodeAt(q) << 8) | r.charCodeAt(q + 1);
+  const v = recordU16(r, q);
   q += 2;
   return v;
 }
 function g32(): number {
-  const v = ((r.charCodeAt(q) << 24) | (r.charCodeAt(q + 1) << 16) | (r.charCodeAt(q + 2) << 8) |
-    r.charCodeAt(q + 3)) >>> 0;
+  const v = recordU32(r, q);
   q += 4;
   return v;
 }

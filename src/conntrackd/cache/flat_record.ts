@@ -4,6 +4,8 @@
 // to, with its counters and use stripped as the internal cache strips them.
 import { ntop6 } from "../../common/inet.ts";
 import * as R from "./ct_record.ts";
+import { C_OBJ_DEAD, type Cache } from "./cache.ts";
+import type { Conntrack } from "../../conntrack/model.ts";
 import {
   A_ORIG_DST,
   A_ORIG_SRC,
@@ -219,14 +221,13 @@ let rec = "";
 let q = 0;
 
 function g16(): number {
-  const v = (rec.charCodeAt(q) << 8) | rec.charCodeAt(q + 1);
+  const v = R.recordU16(rec, q);
   q += 2;
   return v;
 }
 
 function g32(): number {
-  const v = ((rec.charCodeAt(q) << 24) | (rec.charCodeAt(q + 1) << 16) | (rec.charCodeAt(q + 2) << 8) |
-    rec.charCodeAt(q + 3)) >>> 0;
+  const v = R.recordU32(rec, q);
   q += 4;
   return v;
 }
@@ -335,4 +336,23 @@ export function flatMergedRecord(cached: string, f: FlatCt, keepTimeout: boolean
   tuple(g, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
   tuple(g, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
   return finish(g, ALL_NUM_TAGS);
+}
+
+/**
+ * populate() (the entry stripped as the mode strips it, then Cache.updateForce) of a plain
+ * flow parsed into `f`: cached anew, or merged into its cached record. False when it needs the
+ * Conntrack path (a dead entry to replace, a cached record that is not a plain flow's).
+ */
+export function populateFlat(cache: Cache<Conntrack>, f: FlatCt, keepTimeout: boolean): boolean {
+  const key = flatKey(f);
+  const obj = cache.findKey(key);
+  if (!obj) {
+    cache.replaceStored(key, flatRecord(f, !keepTimeout));
+    return true;
+  }
+  if (obj.status === C_OBJ_DEAD) return false;
+  const merged = flatMergedRecord(obj.stored as string, f, keepTimeout);
+  if (merged === null) return false;
+  cache.updateStored(obj, merged);
+  return true;
 }

@@ -3,10 +3,10 @@
 import type { Conntrack } from "../../conntrack/model.ts";
 import { formatConntrack } from "../../conntrack/format/text.ts";
 import { MSG_UNKNOWN } from "../../conntrack/format/common.ts";
-import { C_OBJ_DEAD, Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
+import { Cache, formatCacheStats, formatCacheStatsExtended, now } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, dumpConntrackLine, stripVolatile } from "../cache/ct_object.ts";
 import { FlatCt } from "../cache/flat_ct.ts";
-import { flatKey, flatMergedRecord, flatRecord, flatStatsRecord } from "../cache/flat_record.ts";
+import { flatKey, flatStatsRecord, populateFlat } from "../cache/flat_record.ts";
 import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import * as R from "../client/codes.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
@@ -48,18 +48,7 @@ export class StatsMode implements Mode {
       // populate() of a plain flow from one flat parse: cached anew, or merged into its cached record.
       populateMessage: (buf, v, off, len) => {
         const f = this.flat;
-        if (!parseCtMessage(f, buf, v, off, len)) return false;
-        const key = flatKey(f);
-        const obj = cache.findKey(key);
-        if (!obj) {
-          cache.replaceStored(key, flatRecord(f, true));
-          return true;
-        }
-        if (obj.status === C_OBJ_DEAD) return false;
-        const merged = flatMergedRecord(obj.stored as string, f, false);
-        if (merged === null) return false;
-        cache.updateStored(obj, merged);
-        return true;
+        return parseCtMessage(f, buf, v, off, len) && populateFlat(cache, f, false);
       },
       resync: (ct) => {
         if (deps.filter.rejects(ct, true)) return;

@@ -43,13 +43,12 @@ function g8(): number {
   return rec.charCodeAt(q++);
 }
 function g16(): number {
-  const v = (rec.charCodeAt(q) << 8) | rec.charCodeAt(q + 1);
+  const v = T.recordU16(rec, q);
   q += 2;
   return v;
 }
 function g32(): number {
-  const v = ((rec.charCodeAt(q) << 24) | (rec.charCodeAt(q + 1) << 16) | (rec.charCodeAt(q + 2) << 8) |
-    rec.charCodeAt(q + 3)) >>> 0;
+  const v = T.recordU32(rec, q);
   q += 4;
   return v;
 }

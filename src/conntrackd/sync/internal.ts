@@ -7,7 +7,7 @@ import { Conntrack, type Expect, newTuple } from "../../conntrack/model.ts";
 import { C_OBJ_DEAD, Cache, type CacheHooks, type CacheObject } from "../cache/cache.ts";
 import { ctCacheOps, ctCodec, stripVolatile } from "../cache/ct_object.ts";
 import { FlatCt } from "../cache/flat_ct.ts";
-import { flatKey, flatMergedRecord, flatRecord } from "../cache/flat_record.ts";
+import { flatKey, flatRecord, populateFlat } from "../cache/flat_record.ts";
 import { parseCtMessage } from "../ctnl/ct_event_fast.ts";
 import { expCacheOps } from "../cache/exp_object.ts";
 import type { KernelTable } from "../ctnl/kernel.ts";
@@ -192,18 +192,7 @@ export class InternalCache {
       // populate() of a plain flow from one flat parse: cached anew, or merged into its cached record.
       populateMessage: (buf, v, off, len) => {
         const f = this.flat;
-        if (!parseCtMessage(f, buf, v, off, len)) return false;
-        const key = flatKey(f);
-        const obj = this.ct.findKey(key);
-        if (!obj) {
-          this.ct.replaceStored(key, flatRecord(f));
-          return true;
-        }
-        if (obj.status === C_OBJ_DEAD) return false;
-        const merged = flatMergedRecord(obj.stored as string, f, true);
-        if (merged === null) return false;
-        this.ct.updateStored(obj, merged);
-        return true;
+        return parseCtMessage(f, buf, v, off, len) && populateFlat(this.ct, f, true);
       },
     };
   }
