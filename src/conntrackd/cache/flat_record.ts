@@ -6,58 +6,23 @@ import { ntop6 } from "../../common/inet.ts";
 import * as R from "./ct_record.ts";
 import { C_OBJ_DEAD, type Cache } from "./cache.ts";
 import type { Conntrack } from "../../conntrack/model.ts";
-import {
-  A_ORIG_DST,
-  A_ORIG_SRC,
-  A_REPLY_DST,
-  A_REPLY_SRC,
-  FlatCt,
-  H_COUNTERS,
-  H_SYNPROXY,
-  H_TS_START,
-  H_TS_STOP,
-  HT_DST,
-  HT_SRC,
-  isPlain,
-  N_FLO,
-  N_FLR,
-  N_ID,
-  N_MARK,
-  N_MKO,
-  N_MKR,
-  N_SECMARK,
-  N_SP_ISN,
-  N_SP_ITS,
-  N_SP_TSOFF,
-  N_STATE,
-  N_STATUS,
-  N_TIMEOUT,
-  N_USE,
-  N_WSO,
-  N_WSR,
-  N_ZONE,
-  TF_DPORT,
-  TF_ICMP_CODE,
-  TF_ICMP_ID,
-  TF_ICMP_TYPE,
-  TF_PROTO,
-  TF_SPORT,
-} from "./flat_ct.ts";
+import * as F from "./flat_ct.ts";
+import { FlatCt, isPlain } from "./flat_ct.ts";
 
 /** ctKey of the flow: 12 chars for IPv4 (ipv4Key), the text key for IPv6 (ctTextKey). */
 export function flatKey(f: FlatCt): string {
   const t = f.t, icmp = f.isIcmp();
-  const l4a = icmp ? t[TF_ICMP_TYPE] : t[TF_SPORT];
-  const l4b = icmp ? t[TF_ICMP_CODE] : t[TF_DPORT];
-  const l4c = icmp ? t[TF_ICMP_ID] : 0;
-  const zone = f.has & (1 << N_ZONE) ? f.n[N_ZONE] : 0;
+  const l4a = icmp ? t[F.TF_ICMP_TYPE] : t[F.TF_SPORT];
+  const l4b = icmp ? t[F.TF_ICMP_CODE] : t[F.TF_DPORT];
+  const l4c = icmp ? t[F.TF_ICMP_ID] : 0;
+  const zone = f.has & (1 << F.N_ZONE) ? f.n[F.N_ZONE] : 0;
   const a = f.addr;
   if (f.l3 === 2) {
     // Every field of a plain flow is set: no "unset" bits; no tuple zones.
     return String.fromCharCode(
       2,
       0,
-      t[TF_PROTO],
+      t[F.TF_PROTO],
       (a[0] << 8) | a[1],
       (a[2] << 8) | a[3],
       (a[16] << 8) | a[17],
@@ -70,7 +35,7 @@ export function flatKey(f: FlatCt): string {
     );
   }
   const l4 = icmp ? `${l4a}/${l4b}/${l4c}` : `${l4a}/${l4b}`;
-  return `${f.l3} ${t[TF_PROTO]} ${ntop6(a, A_ORIG_SRC)} ${ntop6(a, A_ORIG_DST)} ${l4} ${zone} 0`;
+  return `${f.l3} ${t[F.TF_PROTO]} ${ntop6(a, F.A_ORIG_SRC)} ${ntop6(a, F.A_ORIG_DST)} ${l4} ${zone} 0`;
 }
 
 // Built as char codes, as encodeRecord does (fromCharCode.apply on a packed array).
@@ -108,58 +73,58 @@ function tuple(f: FlatCt, tag: number, dir: number, src: number, dst: number): v
   out[p++] = R.TU_DST;
   address(f.addr, dst, n);
   out[p++] = R.TU_PROTO;
-  out[p++] = t[b + TF_PROTO];
+  out[p++] = t[b + F.TF_PROTO];
   if (f.isIcmp()) {
     out[p++] = R.TU_ICMP_TYPE;
-    out[p++] = t[b + TF_ICMP_TYPE];
+    out[p++] = t[b + F.TF_ICMP_TYPE];
     out[p++] = R.TU_ICMP_CODE;
-    out[p++] = t[b + TF_ICMP_CODE];
+    out[p++] = t[b + F.TF_ICMP_CODE];
     out[p++] = R.TU_ICMP_ID;
-    u16(t[b + TF_ICMP_ID]);
+    u16(t[b + F.TF_ICMP_ID]);
   } else {
     out[p++] = R.TU_SPORT;
-    u16(t[b + TF_SPORT]);
+    u16(t[b + F.TF_SPORT]);
     out[p++] = R.TU_DPORT;
-    u16(t[b + TF_DPORT]);
+    u16(t[b + F.TF_DPORT]);
   }
   out[p++] = R.T_END;
 }
 
 // Record tags of FlatCt.n in record order (use sits between secmark and id but is never cached).
 const NUM_TAGS: readonly (readonly [number, number])[] = [
-  [N_STATUS, R.U_STATUS],
-  [N_TIMEOUT, R.U_TIMEOUT],
-  [N_MARK, R.U_MARK],
-  [N_SECMARK, R.U_SECMARK],
-  [N_ID, R.U_ID],
-  [N_ZONE, R.U_ZONE],
-  [N_STATE, R.U_STATE],
-  [N_WSO, R.U_WSO],
-  [N_WSR, R.U_WSR],
-  [N_FLO, R.U_FLO],
-  [N_MKO, R.U_MKO],
-  [N_FLR, R.U_FLR],
-  [N_MKR, R.U_MKR],
+  [F.N_STATUS, R.U_STATUS],
+  [F.N_TIMEOUT, R.U_TIMEOUT],
+  [F.N_MARK, R.U_MARK],
+  [F.N_SECMARK, R.U_SECMARK],
+  [F.N_ID, R.U_ID],
+  [F.N_ZONE, R.U_ZONE],
+  [F.N_STATE, R.U_STATE],
+  [F.N_WSO, R.U_WSO],
+  [F.N_WSR, R.U_WSR],
+  [F.N_FLO, R.U_FLO],
+  [F.N_MKO, R.U_MKO],
+  [F.N_FLR, R.U_FLR],
+  [F.N_MKR, R.U_MKR],
 ];
 
 /** Every numeric field a plain flow's record may hold, in encodeRecord's order (the use count too). */
 const ALL_NUM_TAGS: readonly (readonly [number, number])[] = [
-  ...NUM_TAGS.slice(0, NUM_TAGS.findIndex((e) => e[0] === N_ID)),
-  [N_USE, R.U_USE],
-  ...NUM_TAGS.slice(NUM_TAGS.findIndex((e) => e[0] === N_ID)),
+  ...NUM_TAGS.slice(0, NUM_TAGS.findIndex((e) => e[0] === F.N_ID)),
+  [F.N_USE, R.U_USE],
+  ...NUM_TAGS.slice(NUM_TAGS.findIndex((e) => e[0] === F.N_ID)),
 ];
 
 /** Stats mode's numeric fields of a NEW event: no timeout, and the use count. */
-const STATS_NUM_TAGS = ALL_NUM_TAGS.filter((e) => e[0] !== N_TIMEOUT);
+const STATS_NUM_TAGS = ALL_NUM_TAGS.filter((e) => e[0] !== F.N_TIMEOUT);
 
 /** Numeric fields without the timeout (Stats mode's dumps). */
-const UNTIMED_NUM_TAGS = NUM_TAGS.filter((e) => e[0] !== N_TIMEOUT);
+const UNTIMED_NUM_TAGS = NUM_TAGS.filter((e) => e[0] !== F.N_TIMEOUT);
 
 /** encodeRecord of the flow (counters and use are not part of it; nor the timeout when `untimed`). */
 export function flatRecord(f: FlatCt, untimed = false): string {
   p = 0;
-  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
-  tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  tuple(f, R.T_ORIG, 0, F.A_ORIG_SRC, F.A_ORIG_DST);
+  tuple(f, R.T_REPLY, 1, F.A_REPLY_SRC, F.A_REPLY_DST);
   return finish(f, untimed ? UNTIMED_NUM_TAGS : NUM_TAGS);
 }
 
@@ -168,10 +133,10 @@ export function flatRecord(f: FlatCt, untimed = false): string {
  * null when the event had counters, which the flat form does not hold.
  */
 export function flatStatsRecord(f: FlatCt): string | null {
-  if (f.has & H_COUNTERS) return null;
+  if (f.has & F.H_COUNTERS) return null;
   p = 0;
-  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
-  tuple(f, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  tuple(f, R.T_ORIG, 0, F.A_ORIG_SRC, F.A_ORIG_DST);
+  tuple(f, R.T_REPLY, 1, F.A_REPLY_SRC, F.A_REPLY_DST);
   return finish(f, STATS_NUM_TAGS);
 }
 
@@ -181,7 +146,7 @@ export function flatStatsRecord(f: FlatCt): string | null {
  */
 export function flatPeerRecord(f: FlatCt): string {
   p = 0;
-  tuple(f, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
+  tuple(f, R.T_ORIG, 0, F.A_ORIG_SRC, F.A_ORIG_DST);
   out[p++] = R.T_REPLY;
   out[p++] = 0;
   out[p++] = R.T_END;
@@ -195,19 +160,19 @@ function finish(f: FlatCt, tags = NUM_TAGS): string {
     const e = tags[i];
     if (has & (1 << e[0])) num(e[1], n[e[0]]);
   }
-  if (has & H_TS_START) {
+  if (has & F.H_TS_START) {
     out[p++] = R.B_TS_START;
     for (let i = 0; i < 8; i++) out[p++] = f.ts[i];
   }
-  if (has & H_TS_STOP) {
+  if (has & F.H_TS_STOP) {
     out[p++] = R.B_TS_STOP;
     for (let i = 8; i < 16; i++) out[p++] = f.ts[i];
   }
-  if (has & H_SYNPROXY) {
+  if (has & F.H_SYNPROXY) {
     out[p++] = R.P_SYNPROXY;
-    u32(n[N_SP_ISN]);
-    u32(n[N_SP_ITS]);
-    u32(n[N_SP_TSOFF]);
+    u32(n[F.N_SP_ISN]);
+    u32(n[F.N_SP_ITS]);
+    u32(n[F.N_SP_TSOFF]);
   }
   out.length = p;
   return String.fromCharCode.apply(null, out);
@@ -251,26 +216,26 @@ function readTuple(f: FlatCt, dir: number, src: number, dst: number): boolean {
         const at = field === R.TU_SRC ? src : dst;
         for (let i = 0; i < n; i++) f.addr[at + i] = rec.charCodeAt(q + i);
         q += n;
-        has |= field === R.TU_SRC ? HT_SRC : HT_DST;
+        has |= field === R.TU_SRC ? F.HT_SRC : F.HT_DST;
         break;
       }
       case R.TU_PROTO:
-        t[b + TF_PROTO] = rec.charCodeAt(q++), has |= 1 << TF_PROTO;
+        t[b + F.TF_PROTO] = rec.charCodeAt(q++), has |= 1 << F.TF_PROTO;
         break;
       case R.TU_SPORT:
-        t[b + TF_SPORT] = g16(), has |= 1 << TF_SPORT;
+        t[b + F.TF_SPORT] = g16(), has |= 1 << F.TF_SPORT;
         break;
       case R.TU_DPORT:
-        t[b + TF_DPORT] = g16(), has |= 1 << TF_DPORT;
+        t[b + F.TF_DPORT] = g16(), has |= 1 << F.TF_DPORT;
         break;
       case R.TU_ICMP_TYPE:
-        t[b + TF_ICMP_TYPE] = rec.charCodeAt(q++), has |= 1 << TF_ICMP_TYPE;
+        t[b + F.TF_ICMP_TYPE] = rec.charCodeAt(q++), has |= 1 << F.TF_ICMP_TYPE;
         break;
       case R.TU_ICMP_CODE:
-        t[b + TF_ICMP_CODE] = rec.charCodeAt(q++), has |= 1 << TF_ICMP_CODE;
+        t[b + F.TF_ICMP_CODE] = rec.charCodeAt(q++), has |= 1 << F.TF_ICMP_CODE;
         break;
       case R.TU_ICMP_ID:
-        t[b + TF_ICMP_ID] = g16(), has |= 1 << TF_ICMP_ID;
+        t[b + F.TF_ICMP_ID] = g16(), has |= 1 << F.TF_ICMP_ID;
         break;
       default:
         return false;
@@ -289,16 +254,16 @@ export function readFlatRecord(f: FlatCt, record: string): boolean {
   let ok = true;
   while (ok && q < rec.length) {
     const tag = rec.charCodeAt(q++);
-    if (tag === R.T_ORIG) ok = q === 1 && readTuple(f, 0, A_ORIG_SRC, A_ORIG_DST);
-    else if (tag === R.T_REPLY) ok = f.l3 !== 0 && readTuple(f, 1, A_REPLY_SRC, A_REPLY_DST);
+    if (tag === R.T_ORIG) ok = q === 1 && readTuple(f, 0, F.A_ORIG_SRC, F.A_ORIG_DST);
+    else if (tag === R.T_REPLY) ok = f.l3 !== 0 && readTuple(f, 1, F.A_REPLY_SRC, F.A_REPLY_DST);
     else if (tag === R.B_TS_START || tag === R.B_TS_STOP) {
       const at = tag === R.B_TS_START ? 0 : 8;
       for (let i = 0; i < 8; i++) f.ts[at + i] = rec.charCodeAt(q + i);
       q += 8;
-      f.has |= tag === R.B_TS_START ? H_TS_START : H_TS_STOP;
+      f.has |= tag === R.B_TS_START ? F.H_TS_START : F.H_TS_STOP;
     } else if (tag === R.P_SYNPROXY) {
-      f.n[N_SP_ISN] = g32(), f.n[N_SP_ITS] = g32(), f.n[N_SP_TSOFF] = g32();
-      f.has |= H_SYNPROXY;
+      f.n[F.N_SP_ISN] = g32(), f.n[F.N_SP_ITS] = g32(), f.n[F.N_SP_TSOFF] = g32();
+      f.has |= F.H_SYNPROXY;
     } else {
       const i = tag < 64 ? NUM_INDEX[tag] : -1;
       if (i < 0) ok = false;
@@ -323,18 +288,20 @@ const merged = new FlatCt();
 export function flatMergedRecord(cached: string, f: FlatCt, keepTimeout: boolean): string | null {
   const g = merged;
   if (!readFlatRecord(g, cached)) return null;
-  let bits = f.has & ~((1 << N_USE) | H_COUNTERS);
-  if (!keepTimeout) bits &= ~(1 << N_TIMEOUT);
-  for (let i = 0; i <= N_USE; i++) if (bits & (1 << i)) g.n[i] = f.n[i];
-  if (bits & H_TS_START) { for (let i = 0; i < 8; i++) g.ts[i] = f.ts[i]; }
-  if (bits & H_TS_STOP) { for (let i = 8; i < 16; i++) g.ts[i] = f.ts[i]; }
-  if (bits & H_SYNPROXY) {
-    g.n[N_SP_ISN] = f.n[N_SP_ISN], g.n[N_SP_ITS] = f.n[N_SP_ITS], g.n[N_SP_TSOFF] = f.n[N_SP_TSOFF];
+  let bits = f.has & ~((1 << F.N_USE) | F.H_COUNTERS);
+  if (!keepTimeout) bits &= ~(1 << F.N_TIMEOUT);
+  for (let i = 0; i <= F.N_USE; i++) if (bits & (1 << i)) g.n[i] = f.n[i];
+  if (bits & F.H_TS_START) { for (let i = 0; i < 8; i++) g.ts[i] = f.ts[i]; }
+  if (bits & F.H_TS_STOP) { for (let i = 8; i < 16; i++) g.ts[i] = f.ts[i]; }
+  if (bits & F.H_SYNPROXY) {
+    g.n[F.N_SP_ISN] = f.n[F.N_SP_ISN],
+      g.n[F.N_SP_ITS] = f.n[F.N_SP_ITS],
+      g.n[F.N_SP_TSOFF] = f.n[F.N_SP_TSOFF];
   }
   g.has |= bits;
   p = 0;
-  tuple(g, R.T_ORIG, 0, A_ORIG_SRC, A_ORIG_DST);
-  tuple(g, R.T_REPLY, 1, A_REPLY_SRC, A_REPLY_DST);
+  tuple(g, R.T_ORIG, 0, F.A_ORIG_SRC, F.A_ORIG_DST);
+  tuple(g, R.T_REPLY, 1, F.A_REPLY_SRC, F.A_REPLY_DST);
   return finish(g, ALL_NUM_TAGS);
 }
 

@@ -7,43 +7,8 @@
 // internal cache never keeps them.
 import * as A from "../../conntrack/attrs.ts";
 import { NLA_TYPE_MASK } from "../../netlink/constants.ts";
-import {
-  A_ORIG_DST,
-  A_ORIG_SRC,
-  A_REPLY_DST,
-  A_REPLY_SRC,
-  type FlatCt,
-  H_COUNTERS,
-  H_SYNPROXY,
-  H_TS_START,
-  H_TS_STOP,
-  HT_DST,
-  HT_SRC,
-  isPlain,
-  N_FLO,
-  N_FLR,
-  N_ID,
-  N_MARK,
-  N_MKO,
-  N_MKR,
-  N_SECMARK,
-  N_SP_ISN,
-  N_SP_ITS,
-  N_SP_TSOFF,
-  N_STATE,
-  N_STATUS,
-  N_TIMEOUT,
-  N_USE,
-  N_WSO,
-  N_WSR,
-  N_ZONE,
-  TF_DPORT,
-  TF_ICMP_CODE,
-  TF_ICMP_ID,
-  TF_ICMP_TYPE,
-  TF_PROTO,
-  TF_SPORT,
-} from "../cache/flat_ct.ts";
+import * as F from "../cache/flat_ct.ts";
+import { type FlatCt, isPlain } from "../cache/flat_ct.ts";
 
 const u32 = (b: Uint8Array, p: number) =>
   ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
@@ -71,7 +36,7 @@ function countersWellFormed(v: DataView, p: number, end: number): boolean {
 
 function tupleIp(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: number, dir: number): boolean {
   const v4 = f.l3 === 2, size = v4 ? 4 : 16;
-  const src = dir === 0 ? A_ORIG_SRC : A_REPLY_SRC, dst = dir === 0 ? A_ORIG_DST : A_REPLY_DST;
+  const src = dir === 0 ? F.A_ORIG_SRC : F.A_REPLY_SRC, dst = dir === 0 ? F.A_ORIG_DST : F.A_REPLY_DST;
   const srcType = v4 ? A.CTA_IP_V4_SRC : A.CTA_IP_V6_SRC, dstType = v4 ? A.CTA_IP_V4_DST : A.CTA_IP_V6_DST;
   while (p + 4 <= end) {
     const len = v.getUint16(p, true);
@@ -82,7 +47,7 @@ function tupleIp(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: number
       if (len - 4 < size) return false;
       const at = type === srcType ? src : dst;
       for (let i = 0; i < size; i++) f.addr[at + i] = buf[p + 4 + i];
-      f.hasT[dir] |= type === srcType ? HT_SRC : HT_DST;
+      f.hasT[dir] |= type === srcType ? F.HT_SRC : F.HT_DST;
     }
     p += (len + 3) & ~3;
   }
@@ -99,25 +64,25 @@ function tupleProto(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: num
     let field = -1, wide = false;
     switch (type) {
       case A.CTA_PROTO_NUM:
-        field = TF_PROTO;
+        field = F.TF_PROTO;
         break;
       case A.CTA_PROTO_SRC_PORT:
-        field = TF_SPORT, wide = true;
+        field = F.TF_SPORT, wide = true;
         break;
       case A.CTA_PROTO_DST_PORT:
-        field = TF_DPORT, wide = true;
+        field = F.TF_DPORT, wide = true;
         break;
       case A.CTA_PROTO_ICMP_ID:
       case A.CTA_PROTO_ICMPV6_ID:
-        field = TF_ICMP_ID, wide = true;
+        field = F.TF_ICMP_ID, wide = true;
         break;
       case A.CTA_PROTO_ICMP_TYPE:
       case A.CTA_PROTO_ICMPV6_TYPE:
-        field = TF_ICMP_TYPE;
+        field = F.TF_ICMP_TYPE;
         break;
       case A.CTA_PROTO_ICMP_CODE:
       case A.CTA_PROTO_ICMPV6_CODE:
-        field = TF_ICMP_CODE;
+        field = F.TF_ICMP_CODE;
         break;
     }
     if (field >= 0) {
@@ -158,10 +123,10 @@ function tcpInfo(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: number
       case A.CTA_PROTOINFO_TCP_WSCALE_REPLY: {
         if (l < 1) return false;
         const i = type === A.CTA_PROTOINFO_TCP_STATE
-          ? N_STATE
+          ? F.N_STATE
           : type === A.CTA_PROTOINFO_TCP_WSCALE_ORIGINAL
-          ? N_WSO
-          : N_WSR;
+          ? F.N_WSO
+          : F.N_WSR;
         f.n[i] = buf[q], f.has |= 1 << i;
         break;
       }
@@ -169,7 +134,7 @@ function tcpInfo(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: number
       case A.CTA_PROTOINFO_TCP_FLAGS_REPLY: {
         if (l < 2) return false;
         const orig = type === A.CTA_PROTOINFO_TCP_FLAGS_ORIGINAL;
-        const fl = orig ? N_FLO : N_FLR, mk = orig ? N_MKO : N_MKR;
+        const fl = orig ? F.N_FLO : F.N_FLR, mk = orig ? F.N_MKO : F.N_MKR;
         f.n[fl] = buf[q], f.n[mk] = buf[q + 1];
         f.has |= (1 << fl) | (1 << mk);
         break;
@@ -201,7 +166,7 @@ function timestamps(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: num
       if (len - 4 < 8) return false;
       const at = type === A.CTA_TIMESTAMP_START ? 0 : 8;
       for (let i = 0; i < 8; i++) f.ts[at + i] = buf[p + 4 + i];
-      f.has |= type === A.CTA_TIMESTAMP_START ? H_TS_START : H_TS_STOP;
+      f.has |= type === A.CTA_TIMESTAMP_START ? F.H_TS_START : F.H_TS_STOP;
     }
     p += (len + 3) & ~3;
   }
@@ -210,18 +175,18 @@ function timestamps(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: num
 
 /** CTA_SYNPROXY: a fresh triple of zeros, then what the nest sets (decodeConntrack's way). */
 function synproxy(f: FlatCt, buf: Uint8Array, v: DataView, p: number, end: number): boolean {
-  f.n[N_SP_ISN] = f.n[N_SP_ITS] = f.n[N_SP_TSOFF] = 0;
-  f.has |= H_SYNPROXY;
+  f.n[F.N_SP_ISN] = f.n[F.N_SP_ITS] = f.n[F.N_SP_TSOFF] = 0;
+  f.has |= F.H_SYNPROXY;
   while (p + 4 <= end) {
     const len = v.getUint16(p, true);
     if (len < 4 || p + len > end) return false;
     const type = v.getUint16(p + 2, true) & NLA_TYPE_MASK;
     const i = type === A.CTA_SYNPROXY_ISN
-      ? N_SP_ISN
+      ? F.N_SP_ISN
       : type === A.CTA_SYNPROXY_ITS
-      ? N_SP_ITS
+      ? F.N_SP_ITS
       : type === A.CTA_SYNPROXY_TSOFF
-      ? N_SP_TSOFF
+      ? F.N_SP_TSOFF
       : -1;
     if (i >= 0) {
       if (len - 4 < 4) return false;
@@ -258,31 +223,31 @@ export function parseCtMessage(f: FlatCt, buf: Uint8Array, v: DataView, off: num
         ok = tuple(f, buf, v, p, pend, 1);
         break;
       case A.CTA_STATUS:
-        ok = num(f, N_STATUS, buf, p, l);
+        ok = num(f, F.N_STATUS, buf, p, l);
         break;
       case A.CTA_TIMEOUT:
-        ok = num(f, N_TIMEOUT, buf, p, l);
+        ok = num(f, F.N_TIMEOUT, buf, p, l);
         break;
       case A.CTA_MARK:
-        ok = num(f, N_MARK, buf, p, l);
+        ok = num(f, F.N_MARK, buf, p, l);
         break;
       case A.CTA_SECMARK:
-        ok = num(f, N_SECMARK, buf, p, l);
+        ok = num(f, F.N_SECMARK, buf, p, l);
         break;
       case A.CTA_ID:
-        ok = num(f, N_ID, buf, p, l);
+        ok = num(f, F.N_ID, buf, p, l);
         break;
       case A.CTA_ZONE:
         ok = l >= 2;
-        f.n[N_ZONE] = (buf[p] << 8) | buf[p + 1], f.has |= 1 << N_ZONE;
+        f.n[F.N_ZONE] = (buf[p] << 8) | buf[p + 1], f.has |= 1 << F.N_ZONE;
         break;
       case A.CTA_USE:
-        ok = num(f, N_USE, buf, p, l);
+        ok = num(f, F.N_USE, buf, p, l);
         break;
       case A.CTA_COUNTERS_ORIG:
       case A.CTA_COUNTERS_REPLY:
         ok = countersWellFormed(v, p, pend);
-        f.has |= H_COUNTERS;
+        f.has |= F.H_COUNTERS;
         break;
       case A.CTA_PROTOINFO:
         ok = protoinfo(f, buf, v, p, pend);

@@ -4,30 +4,8 @@
 // flat state (cache/flat_record.ts) and writes this, instead of decoding the
 // record into a Conntrack and encoding that.
 import { IPPROTO_TCP, IPS_DST_NAT_DONE, IPS_SRC_NAT_DONE } from "../../../conntrack/model.ts";
-import {
-  A_ORIG_DST,
-  A_ORIG_SRC,
-  A_REPLY_DST,
-  A_REPLY_SRC,
-  type FlatCt,
-  H_SYNPROXY,
-  N_MARK,
-  N_SP_ISN,
-  N_SP_ITS,
-  N_SP_TSOFF,
-  N_STATE,
-  N_STATUS,
-  N_TIMEOUT,
-  N_WSO,
-  N_WSR,
-  N_ZONE,
-  TF_DPORT,
-  TF_ICMP_CODE,
-  TF_ICMP_ID,
-  TF_ICMP_TYPE,
-  TF_PROTO,
-  TF_SPORT,
-} from "../../cache/flat_ct.ts";
+import * as F from "../../cache/flat_ct.ts";
+import { type FlatCt } from "../../cache/flat_ct.ts";
 import { putHeader, putPorts, putU16BE, putU16Swapped, putU32, putU8, setU32 } from "./attr.ts";
 import {
   type CtEncodeOptions,
@@ -79,60 +57,60 @@ export function encodeFlatCt(
   const v6 = f.l3 === 10, size = v6 ? 16 : 4;
   let p = off + HDR_SIZE;
   const q = putHeader(out, p, v6 ? NTA_IPV6 : NTA_IPV4, 2 * size);
-  copy(out, q, a, A_ORIG_SRC, size);
-  copy(out, q + size, a, A_ORIG_DST, size);
+  copy(out, q, a, F.A_ORIG_SRC, size);
+  copy(out, q + size, a, F.A_ORIG_DST, size);
   p = q + 2 * size;
-  const hasStatus = (has & (1 << N_STATUS)) !== 0;
-  const status = hasStatus ? n[N_STATUS] : 0;
+  const hasStatus = (has & (1 << F.N_STATUS)) !== 0;
+  const status = hasStatus ? n[F.N_STATUS] : 0;
   p = putU32(out, p, NTA_STATUS, status);
-  const proto = t[TF_PROTO], icmp = f.isIcmp();
+  const proto = t[F.TF_PROTO], icmp = f.isIcmp();
   p = putU8(out, p, NTA_L4PROTO, proto);
   if (icmp) {
-    p = putU8(out, p, NTA_ICMP_TYPE, t[TF_ICMP_TYPE]);
-    p = putU8(out, p, NTA_ICMP_CODE, t[TF_ICMP_CODE]);
-    p = putU16Swapped(out, p, NTA_ICMP_ID, t[TF_ICMP_ID]);
+    p = putU8(out, p, NTA_ICMP_TYPE, t[F.TF_ICMP_TYPE]);
+    p = putU8(out, p, NTA_ICMP_CODE, t[F.TF_ICMP_CODE]);
+    p = putU16Swapped(out, p, NTA_ICMP_ID, t[F.TF_ICMP_ID]);
   } else {
-    p = putPorts(out, p, NTA_PORT, t[TF_SPORT], t[TF_DPORT]);
-    if (proto === IPPROTO_TCP && has & (1 << N_STATE)) {
-      p = putU8(out, p, NTA_TCP_STATE, n[N_STATE]);
+    p = putPorts(out, p, NTA_PORT, t[F.TF_SPORT], t[F.TF_DPORT]);
+    if (proto === IPPROTO_TCP && has & (1 << F.N_STATE)) {
+      p = putU8(out, p, NTA_TCP_STATE, n[F.N_STATE]);
       if (opts.tcpWindowTracking) {
-        p = putU8(out, p, NTA_TCP_WSCALE_ORIG, has & (1 << N_WSO) ? n[N_WSO] : 0);
-        p = putU8(out, p, NTA_TCP_WSCALE_REPL, has & (1 << N_WSR) ? n[N_WSR] : 0);
+        p = putU8(out, p, NTA_TCP_WSCALE_ORIG, has & (1 << F.N_WSO) ? n[F.N_WSO] : 0);
+        p = putU8(out, p, NTA_TCP_WSCALE_REPL, has & (1 << F.N_WSR) ? n[F.N_WSR] : 0);
       }
     }
   }
-  if (opts.withTimeout && has & (1 << N_TIMEOUT)) p = putU32(out, p, NTA_TIMEOUT, n[N_TIMEOUT]);
-  if (has & (1 << N_MARK)) p = putU32(out, p, NTA_MARK, n[N_MARK]);
+  if (opts.withTimeout && has & (1 << F.N_TIMEOUT)) p = putU32(out, p, NTA_TIMEOUT, n[F.N_TIMEOUT]);
+  if (has & (1 << F.N_MARK)) p = putU32(out, p, NTA_MARK, n[F.N_MARK]);
   // NAT as encodeCt derives it from the reply tuple; without a status any difference counts.
   const srcDone = !hasStatus || (status & IPS_SRC_NAT_DONE) !== 0;
   const dstDone = !hasStatus || (status & IPS_DST_NAT_DONE) !== 0;
-  if (srcDone && !same(a, A_REPLY_DST, A_ORIG_SRC, size)) {
+  if (srcDone && !same(a, F.A_REPLY_DST, F.A_ORIG_SRC, size)) {
     const r = putHeader(out, p, v6 ? NTA_SNAT_IPV6 : NTA_SNAT_IPV4, size);
-    copy(out, r, a, A_REPLY_DST, size);
+    copy(out, r, a, F.A_REPLY_DST, size);
     p = r + size;
   }
-  if (dstDone && !same(a, A_REPLY_SRC, A_ORIG_DST, size)) {
+  if (dstDone && !same(a, F.A_REPLY_SRC, F.A_ORIG_DST, size)) {
     const r = putHeader(out, p, v6 ? NTA_DNAT_IPV6 : NTA_DNAT_IPV4, size);
-    copy(out, r, a, A_REPLY_SRC, size);
+    copy(out, r, a, F.A_REPLY_SRC, size);
     p = r + size;
   }
   // The 16-bit l4 unions: for ICMP the id, and type << 8 | code; the reply's port value sent
   // is 0 when its tuple has no ports.
-  const oSrc = icmp ? t[TF_ICMP_ID] : t[TF_SPORT];
-  const oDst = icmp ? (t[TF_ICMP_TYPE] << 8) | t[TF_ICMP_CODE] : t[TF_DPORT];
-  const rSrc = icmp ? t[6 + TF_ICMP_ID] : t[6 + TF_SPORT];
-  const rDst = icmp ? (t[6 + TF_ICMP_TYPE] << 8) | t[6 + TF_ICMP_CODE] : t[6 + TF_DPORT];
-  if (srcDone && rDst !== oSrc) p = putU16Swapped(out, p, NTA_SPAT_PORT, icmp ? 0 : t[6 + TF_DPORT]);
-  if (dstDone && rSrc !== oDst) p = putU16Swapped(out, p, NTA_DPAT_PORT, icmp ? 0 : t[6 + TF_SPORT]);
-  if (has & H_SYNPROXY) {
+  const oSrc = icmp ? t[F.TF_ICMP_ID] : t[F.TF_SPORT];
+  const oDst = icmp ? (t[F.TF_ICMP_TYPE] << 8) | t[F.TF_ICMP_CODE] : t[F.TF_DPORT];
+  const rSrc = icmp ? t[6 + F.TF_ICMP_ID] : t[6 + F.TF_SPORT];
+  const rDst = icmp ? (t[6 + F.TF_ICMP_TYPE] << 8) | t[6 + F.TF_ICMP_CODE] : t[6 + F.TF_DPORT];
+  if (srcDone && rDst !== oSrc) p = putU16Swapped(out, p, NTA_SPAT_PORT, icmp ? 0 : t[6 + F.TF_DPORT]);
+  if (dstDone && rSrc !== oDst) p = putU16Swapped(out, p, NTA_DPAT_PORT, icmp ? 0 : t[6 + F.TF_SPORT]);
+  if (has & F.H_SYNPROXY) {
     // struct nta_attr_synproxy: its, isn, tsoff
     const r = putHeader(out, p, NTA_SYNPROXY, 12);
-    setU32(out, r, n[N_SP_ITS]);
-    setU32(out, r + 4, n[N_SP_ISN]);
-    setU32(out, r + 8, n[N_SP_TSOFF]);
+    setU32(out, r, n[F.N_SP_ITS]);
+    setU32(out, r + 4, n[F.N_SP_ISN]);
+    setU32(out, r + 8, n[F.N_SP_TSOFF]);
     p = r + 12;
   }
-  if (has & (1 << N_ZONE)) p = putU16BE(out, p, NTA_ZONE, n[N_ZONE]);
+  if (has & (1 << F.N_ZONE)) p = putU16BE(out, p, NTA_ZONE, n[F.N_ZONE]);
   writeHeader(out, off, type, 0, p - off);
   return p - off;
 }

@@ -6,30 +6,8 @@
 // tuples, and every message the reference rejects (the decoder must count
 // those in `-s network`, so they take the normal path).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from "../../../conntrack/model.ts";
-import {
-  A_ORIG_SRC,
-  DIR_ORIG,
-  type FlatCt,
-  H_SYNPROXY,
-  HT_DST,
-  HT_SRC,
-  N_MARK,
-  N_SP_ISN,
-  N_SP_ITS,
-  N_SP_TSOFF,
-  N_STATE,
-  N_STATUS,
-  N_TIMEOUT,
-  N_WSO,
-  N_WSR,
-  N_ZONE,
-  TF_DPORT,
-  TF_ICMP_CODE,
-  TF_ICMP_ID,
-  TF_ICMP_TYPE,
-  TF_PROTO,
-  TF_SPORT,
-} from "../../cache/flat_ct.ts";
+import * as F from "../../cache/flat_ct.ts";
+import { type FlatCt } from "../../cache/flat_ct.ts";
 import { align4, getU16, getU16Swapped, getU32, NTA_HDR } from "./attr.ts";
 import {
   NTA_ICMP_CODE,
@@ -49,10 +27,10 @@ import {
   NTA_ZONE,
 } from "./ct_codec.ts";
 
-const PORTS = (1 << TF_SPORT) | (1 << TF_DPORT);
-const ICMP = (1 << TF_ICMP_TYPE) | (1 << TF_ICMP_CODE) | (1 << TF_ICMP_ID);
-const PORT_TUPLE = HT_SRC | HT_DST | (1 << TF_PROTO) | PORTS;
-const ICMP_TUPLE = HT_SRC | HT_DST | (1 << TF_PROTO) | ICMP;
+const PORTS = (1 << F.TF_SPORT) | (1 << F.TF_DPORT);
+const ICMP = (1 << F.TF_ICMP_TYPE) | (1 << F.TF_ICMP_CODE) | (1 << F.TF_ICMP_ID);
+const PORT_TUPLE = F.HT_SRC | F.HT_DST | (1 << F.TF_PROTO) | PORTS;
+const ICMP_TUPLE = F.HT_SRC | F.HT_DST | (1 << F.TF_PROTO) | ICMP;
 
 /**
  * Parses the payload in [off, end) (after the header) into the original tuple and meta
@@ -73,68 +51,70 @@ export function parseFlatCtPayload(f: FlatCt, buf: Uint8Array, off: number, end:
       case NTA_IPV4:
         if (len !== NTA_HDR + 8 || f.l3 === 10) return false;
         f.l3 = 2;
-        for (let i = 0; i < 4; i++) a[A_ORIG_SRC + i] = buf[q + i], a[16 + i] = buf[q + 4 + i];
-        ht |= HT_SRC | HT_DST;
+        for (let i = 0; i < 4; i++) a[F.A_ORIG_SRC + i] = buf[q + i], a[16 + i] = buf[q + 4 + i];
+        ht |= F.HT_SRC | F.HT_DST;
         break;
       case NTA_IPV6:
         if (len !== NTA_HDR + 32 || f.l3 === 2) return false;
         f.l3 = 10;
         for (let i = 0; i < 32; i++) a[i] = buf[q + i];
-        ht |= HT_SRC | HT_DST;
+        ht |= F.HT_SRC | F.HT_DST;
         break;
       case NTA_L4PROTO:
         if (len !== NTA_HDR + 1) return false;
-        t[TF_PROTO] = buf[q], ht |= 1 << TF_PROTO;
+        t[F.TF_PROTO] = buf[q], ht |= 1 << F.TF_PROTO;
         break;
       case NTA_PORT:
         if (len !== NTA_HDR + 4) return false;
-        t[TF_SPORT] = getU16(buf, q), t[TF_DPORT] = getU16(buf, q + 2), ht |= PORTS;
+        t[F.TF_SPORT] = getU16(buf, q), t[F.TF_DPORT] = getU16(buf, q + 2), ht |= PORTS;
         break;
       case NTA_ICMP_TYPE:
         if (len !== NTA_HDR + 1) return false;
-        t[TF_ICMP_TYPE] = buf[q], ht |= 1 << TF_ICMP_TYPE;
+        t[F.TF_ICMP_TYPE] = buf[q], ht |= 1 << F.TF_ICMP_TYPE;
         break;
       case NTA_ICMP_CODE:
         if (len !== NTA_HDR + 1) return false;
-        t[TF_ICMP_CODE] = buf[q], ht |= 1 << TF_ICMP_CODE;
+        t[F.TF_ICMP_CODE] = buf[q], ht |= 1 << F.TF_ICMP_CODE;
         break;
       case NTA_ICMP_ID:
         if (len !== NTA_HDR + 2) return false;
-        t[TF_ICMP_ID] = getU16Swapped(buf, q), ht |= 1 << TF_ICMP_ID;
+        t[F.TF_ICMP_ID] = getU16Swapped(buf, q), ht |= 1 << F.TF_ICMP_ID;
         break;
       case NTA_STATUS:
         if (len !== NTA_HDR + 4) return false;
-        n[N_STATUS] = getU32(buf, q), f.has |= 1 << N_STATUS;
+        n[F.N_STATUS] = getU32(buf, q), f.has |= 1 << F.N_STATUS;
         break;
       case NTA_TIMEOUT:
         if (len !== NTA_HDR + 4) return false;
-        n[N_TIMEOUT] = getU32(buf, q), f.has |= 1 << N_TIMEOUT;
+        n[F.N_TIMEOUT] = getU32(buf, q), f.has |= 1 << F.N_TIMEOUT;
         break;
       case NTA_MARK:
         if (len !== NTA_HDR + 4) return false;
-        n[N_MARK] = getU32(buf, q), f.has |= 1 << N_MARK;
+        n[F.N_MARK] = getU32(buf, q), f.has |= 1 << F.N_MARK;
         break;
       case NTA_TCP_STATE:
         if (len !== NTA_HDR + 1) return false;
-        n[N_STATE] = buf[q], f.has |= 1 << N_STATE;
+        n[F.N_STATE] = buf[q], f.has |= 1 << F.N_STATE;
         break;
       case NTA_TCP_WSCALE_ORIG:
         if (len !== NTA_HDR + 1) return false;
-        n[N_WSO] = buf[q], f.has |= 1 << N_WSO;
+        n[F.N_WSO] = buf[q], f.has |= 1 << F.N_WSO;
         break;
       case NTA_TCP_WSCALE_REPL:
         if (len !== NTA_HDR + 1) return false;
-        n[N_WSR] = buf[q], f.has |= 1 << N_WSR;
+        n[F.N_WSR] = buf[q], f.has |= 1 << F.N_WSR;
         break;
       case NTA_SYNPROXY:
         // struct nta_attr_synproxy: its, isn, tsoff
         if (len !== NTA_HDR + 12) return false;
-        n[N_SP_ITS] = getU32(buf, q), n[N_SP_ISN] = getU32(buf, q + 4), n[N_SP_TSOFF] = getU32(buf, q + 8);
-        f.has |= H_SYNPROXY;
+        n[F.N_SP_ITS] = getU32(buf, q),
+          n[F.N_SP_ISN] = getU32(buf, q + 4),
+          n[F.N_SP_TSOFF] = getU32(buf, q + 8);
+        f.has |= F.H_SYNPROXY;
         break;
       case NTA_ZONE:
         if (len !== NTA_HDR + 2) return false;
-        n[N_ZONE] = getU16(buf, q), f.has |= 1 << N_ZONE;
+        n[F.N_ZONE] = getU16(buf, q), f.has |= 1 << F.N_ZONE;
         break;
       default:
         return false;
@@ -142,9 +122,9 @@ export function parseFlatCtPayload(f: FlatCt, buf: Uint8Array, off: number, end:
     const step = align4(len);
     p += step, rem -= step;
   }
-  f.hasT[DIR_ORIG] = ht;
+  f.hasT[F.DIR_ORIG] = ht;
   if (f.l3 === 0) return false;
-  const proto = t[TF_PROTO];
+  const proto = t[F.TF_PROTO];
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) return ht === PORT_TUPLE;
   if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) return ht === ICMP_TUPLE;
   return false;
