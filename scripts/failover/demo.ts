@@ -3,7 +3,7 @@
 import { DEFAULTS, runScenario, type ScenarioOptions } from "./scenario.ts";
 import { runRace } from "./race.ts";
 import { Progress } from "./progress.ts";
-import { Testbed } from "./testbed.ts";
+import { destroyOnSignal, Testbed } from "./testbed.ts";
 
 const USAGE = `Usage: scripts/demo [options]
 A client keeps a TCP stream and an FTP session (passive mode) through a pair of
@@ -97,13 +97,7 @@ async function main(): Promise<number> {
     return 2;
   }
   let bed: Testbed | null = null;
-  const onSignal = async () => {
-    console.log("\ninterrupted: cleaning up");
-    await bed?.destroy();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  destroyOnSignal(() => bed);
   const progress = new Progress();
   try {
     const r = await runScenario(opts, progress, (b) => bed = b);

@@ -6,7 +6,7 @@
 // guard drops them until the commit is complete. Each run counts the streams
 // that survived; ctkit (ha --fifo, guard on) against the reference conntrackd
 // driven by primary-backup.sh, with nf_conntrack_tcp_loose 1 and 0.
-import { ADDR, type Impl, Testbed } from "./testbed.ts";
+import { ADDR, destroyOnSignal, type Impl, Testbed } from "./testbed.ts";
 import { startServers, Streams, type StreamSummary } from "./flows.ts";
 import { fillIdleFlows } from "./idle_flows.ts";
 import { ms, waitSynced, watchCommit } from "./observe.ts";
@@ -170,13 +170,7 @@ export async function runRace(argv: string[]): Promise<number> {
     return 2;
   }
   let bed: Testbed | null = null;
-  const onSignal = async () => {
-    console.log("\ninterrupted: cleaning up");
-    await bed?.destroy();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  destroyOnSignal(() => bed);
   const p = new Progress();
   const results: RaceResult[] = [];
   for (const tcpLoose of plan.looses) {

@@ -569,3 +569,14 @@ ${instance("LAN", "lan0", 51, ADDR.lanVip)}${instance("WAN", "wan0", 52, ADDR.wa
     if (!this.opts.keepDir) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }
+
+/** On SIGINT or SIGTERM: destroy the testbed `current()` gives (if one is up) and exit 130. */
+export function destroyOnSignal(current: () => Testbed | null): void {
+  const onSignal = async () => {
+    console.log("\ninterrupted: cleaning up");
+    await current()?.destroy();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+}
