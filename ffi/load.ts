@@ -1,37 +1,125 @@
-// Opens a system library by soname. A missing library is a one-line error that
-// names the Debian package, never a stack trace (cli.ts prints FfiLoadError).
+// Opens C libraries for the symbol tables in ffi/. A missing library is a
+// one-line error that names the Debian package, never a stack trace (cli.ts
+// prints FfiLoadError).
+//
+// Binding is two-tier because start-up counts (keepalived scripts run the
+// tools several times per failover): Deno.dlopen() compiles a fast-call
+// trampoline for every symbol of a table, ~0.1-0.3 ms each, whether or not the
+// command calls it. So a table starts cold: each symbol is looked up with
+// dlsym() when first called and called through Deno.UnsafeFnPointer (~3 µs a
+// call, nothing to compile). A symbol that turns out to be busy (a dump's
+// recv, a daemon's event loop) promotes its whole table to Deno.dlopen's fast
+// calls; callers see the same object, whose methods are then the fast ones.
 
 export class FfiLoadError extends Error {
-  constructor(readonly soname: string, readonly debianPackage: string, cause: unknown) {
+  constructor(readonly soname: string, readonly debianPackage: string, detail: string) {
     super(
-      `cannot load ${soname}: install the Debian package ${debianPackage} (apt-get install ${debianPackage})`,
-      { cause },
+      debianPackage
+        ? `cannot load ${soname}: install the Debian package ${debianPackage} (apt-get install ${debianPackage})`
+        : `cannot load ${soname}: ${
+          detail.startsWith(soname + ": ") ? detail.slice(soname.length + 2) : detail
+        }`,
     );
     this.name = "FfiLoadError";
   }
 }
 
-export function openLibrary<S extends Deno.ForeignLibraryInterface>(
-  soname: string,
-  debianPackage: string,
-  symbols: S,
-): Deno.DynamicLibrary<S> {
-  // CTKIT_LIBDIR lets tests point at another copy; default is the loader's search path.
-  const dir = Deno.env.get("CTKIT_LIBDIR");
-  const path = dir ? `${dir}/${soname}` : soname;
-  try {
-    return Deno.dlopen(path, symbols);
-  } catch (e) {
-    throw new FfiLoadError(soname, debianPackage, e);
-  }
+/** Calls through the slow path before a symbol's table is bound for fast calls. */
+const PROMOTE_AFTER = 64;
+const RTLD_LAZY = 1;
+
+type Symbols<S extends Deno.ForeignLibraryInterface> = Deno.DynamicLibrary<S>["symbols"];
+
+/** The dynamic loader itself: the one table every process binds up front (two symbols). */
+let loader:
+  | Deno.DynamicLibrary<{
+    dlopen: { parameters: ["buffer", "i32"]; result: "pointer" };
+    dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" };
+  }>
+  | undefined;
+function dl() {
+  return loader ??= Deno.dlopen("libc.so.6", {
+    dlopen: { parameters: ["buffer", "i32"], result: "pointer" },
+    dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  });
 }
 
-/** Memoises a library so it is opened on first use only (keeps start-up short). */
+const enc = new TextEncoder();
+function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return enc.encode(s + "\0") as Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * dlerror() as a function pointer, resolved before the dlopen() it reports on
+ * (a lookup made after a failure would clear the error it is to report).
+ */
+let dlerrorFn: (() => string) | undefined;
+function dlerrorReader(): () => string {
+  if (dlerrorFn) return dlerrorFn;
+  const def = { parameters: [], result: "pointer" } as const;
+  const p = dl().symbols.dlsym(null, cstr("dlerror"));
+  const f = p ? new Deno.UnsafeFnPointer(p as Deno.PointerObject<typeof def>, def) : undefined;
+  return dlerrorFn = () => {
+    const msg = f?.call();
+    return msg ? Deno.UnsafePointerView.getCString(msg) : "unknown error";
+  };
+}
+
+/**
+ * Where a library is opened from: CTKIT_LIBDIR (the packaged ctkit's own copies,
+ * or a test's) for the netfilter libraries, the loader's search path otherwise.
+ * libc always comes from the system.
+ */
+function libraryPath(soname: string): { path: string; shipped: boolean } {
+  const dir = soname.startsWith("libc.") ? undefined : Deno.env.get("CTKIT_LIBDIR");
+  return dir ? { path: `${dir}/${soname}`, shipped: true } : { path: soname, shipped: false };
+}
+
+/**
+ * A library's symbols, opened on first use and bound symbol by symbol as
+ * described above. Tables are declared `as const satisfies
+ * Deno.ForeignLibraryInterface` exactly as for Deno.dlopen.
+ */
 export function lazyLibrary<S extends Deno.ForeignLibraryInterface>(
   soname: string,
   debianPackage: string,
   symbols: S,
-): () => Deno.DynamicLibrary<S>["symbols"] {
-  let lib: Deno.DynamicLibrary<S> | undefined;
-  return () => (lib ??= openLibrary(soname, debianPackage, symbols)).symbols;
+): () => Symbols<S> {
+  let table: Record<string, unknown> | undefined;
+  return () => (table ??= coldTable(soname, debianPackage, symbols)) as Symbols<S>;
+}
+
+function coldTable<S extends Deno.ForeignLibraryInterface>(
+  soname: string,
+  debianPackage: string,
+  symbols: S,
+): Record<string, unknown> {
+  const { path, shipped } = libraryPath(soname);
+  const dlerror = dlerrorReader();
+  const handle = dl().symbols.dlopen(cstr(path), RTLD_LAZY);
+  if (handle === null) throw new FfiLoadError(path, shipped ? "" : debianPackage, dlerror());
+  const table: Record<string, unknown> = {};
+  let fast: Deno.DynamicLibrary<S> | undefined;
+  const promote = () => {
+    if (!fast) {
+      fast = Deno.dlopen(path, symbols);
+      Object.assign(table, fast.symbols);
+    }
+    return fast.symbols as Record<string, (...a: unknown[]) => unknown>;
+  };
+  for (const [key, def] of Object.entries(symbols) as [string, Deno.ForeignFunction][]) {
+    let slow: Deno.UnsafeFnPointer<Deno.ForeignFunction> | undefined;
+    let calls = 0;
+    table[key] = (...args: unknown[]) => {
+      if (++calls > PROMOTE_AFTER) return promote()[key](...args);
+      if (!slow) {
+        const name = def.name === undefined ? key : String(def.name);
+        const p = dl().symbols.dlsym(handle, cstr(name));
+        if (p === null) throw new Error(`${soname}: no symbol ${name}`);
+        slow = new Deno.UnsafeFnPointer(p as Deno.PointerObject<Deno.ForeignFunction>, def);
+      }
+      return (slow.call as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+  return table;
 }

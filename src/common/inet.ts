@@ -1,12 +1,13 @@
 // Address text conversions with the exact semantics of glibc's inet_aton,
 // inet_pton and inet_ntop, because conntrack's accepted input and printed output
 // depend on them.
+import { indexMemo } from "./memo.ts";
 
-const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+const dec = indexMemo(256, String);
 
 /** IPv4 bytes at buf[off..off+4] to dotted quad. */
 export function ntop4(buf: Uint8Array, off: number): string {
-  return DEC[buf[off]] + "." + DEC[buf[off + 1]] + "." + DEC[buf[off + 2]] + "." + DEC[buf[off + 3]];
+  return dec(buf[off]) + "." + dec(buf[off + 1]) + "." + dec(buf[off + 2]) + "." + dec(buf[off + 3]);
 }
 
 /** IPv6 bytes at buf[off..off+16] to text as glibc inet_ntop prints it. */

@@ -6,7 +6,8 @@ const enc = new TextEncoder();
 export class Output {
   private parts: string[] = [];
   private size = 0;
-  private buf = new Uint8Array(1 << 17);
+  // Grown on first flush: a one-line command never pays for a 128 KiB buffer.
+  private buf = new Uint8Array(0);
 
   constructor(
     private readonly file: { writeSync(p: Uint8Array): number },
@@ -29,7 +30,7 @@ export class Output {
     this.parts = [];
     this.size = 0;
     // UTF-8 can take up to 3 bytes per UTF-16 unit.
-    if (this.buf.length < text.length * 3) this.buf = new Uint8Array(text.length * 3);
+    if (this.buf.length < text.length * 3) this.buf = new Uint8Array(Math.max(text.length * 3, 1 << 12));
     const { written } = enc.encodeInto(text, this.buf);
     writeAll(this.file, this.buf.subarray(0, written));
   }

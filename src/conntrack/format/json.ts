@@ -6,7 +6,8 @@
 import type { Conntrack, Counters, Expect, Tuple } from "../model.ts";
 import type { LabelMap } from "../labels.ts";
 import type { MsgType } from "./common.ts";
-import { DCCP_STATES, L3_NAME, PROTO_NAME, SCTP_STATES, TCP_STATES } from "./tables.ts";
+import { indexMemo } from "../../common/memo.ts";
+import { DCCP_STATES, l3Name, protoName, SCTP_STATES, TCP_STATES } from "./tables.ts";
 
 const TYPE_FIELD: readonly string[] = ["", '"type":"new",', '"type":"update",', "", '"type":"destroy",'];
 
@@ -31,20 +32,17 @@ const STATUS_NAMES: readonly string[] = [
 
 const EXPECT_FLAG_NAMES: readonly string[] = ["PERMANENT", "INACTIVE", "USERSPACE"];
 
-/** `"family":{...},"proto":{...},` precomputed per number. */
-const FAMILY_FIELD: readonly string[] = L3_NAME.map((n, i) => `"family":{"name":"${n}","num":${i}},`);
-const PROTO_FIELD: readonly string[] = PROTO_NAME.map((n, i) => `"proto":{"name":"${n}","num":${i}},`);
+/** `"family":{...},"proto":{...},` built once per number. */
+const familyField = indexMemo(256, (i) => `"family":{"name":"${l3Name(i)}","num":${i}},`);
+const protoField = indexMemo(256, (i) => `"proto":{"name":"${protoName(i)}","num":${i}},`);
 
 /** `,"state":"NAME"` per raw u8 state, for each protocol's table; out-of-range states print their number. */
-function stateFields(table: readonly string[]): readonly string[] {
-  return Array.from(
-    { length: 256 },
-    (_, i) => ',"state":"' + (i < table.length ? table[i] : String(i)) + '"',
-  );
+function stateFields(table: readonly string[]): (state: number) => string {
+  return indexMemo(256, (i) => ',"state":"' + (i < table.length ? table[i] : String(i)) + '"');
 }
-const TCP_STATE_JSON = stateFields(TCP_STATES);
-const SCTP_STATE_JSON = stateFields(SCTP_STATES);
-const DCCP_STATE_JSON = stateFields(DCCP_STATES);
+const tcpStateJson = stateFields(TCP_STATES);
+const sctpStateJson = stateFields(SCTP_STATES);
+const dccpStateJson = stateFields(DCCP_STATES);
 
 /** Names of the set bits; bits without a name appear as "BIT_<n>". */
 function flagNames(value: number, names: readonly string[]): string {
@@ -71,8 +69,8 @@ function statusField(status: number): string {
 }
 
 function stateField(proto: number | undefined, state: number): string {
-  const table = proto === 132 ? SCTP_STATE_JSON : proto === 33 ? DCCP_STATE_JSON : TCP_STATE_JSON;
-  return state < 256 ? table[state] : ',"state":"' + state + '"';
+  if (state >= 256) return ',"state":"' + state + '"';
+  return proto === 132 ? sctpStateJson(state) : proto === 33 ? dccpStateJson(state) : tcpStateJson(state);
 }
 
 /** A tuple object: addresses, the L4 fields its protocol carries, and the direction zone. */
@@ -147,7 +145,7 @@ function jsonString(v: string): string {
  */
 export function formatConntrackJson(ct: Conntrack, msgType: MsgType, labelMap: LabelMap | null): string {
   const o = ct.orig;
-  let s = "{" + (TYPE_FIELD[msgType] ?? "") + FAMILY_FIELD[o.l3 & 0xff] + PROTO_FIELD[o.proto ?? 0] +
+  let s = "{" + (TYPE_FIELD[msgType] ?? "") + familyField(o.l3 & 0xff) + protoField((o.proto ?? 0) & 0xff) +
     '"orig":' + tupleJson(o, ct.countersOrig) + ',"reply":' + tupleJson(ct.reply, ct.countersReply);
   if (ct.master !== undefined) s += ',"master":' + tupleJson(ct.master);
   if (ct.state !== undefined) s += stateField(o.proto, ct.state);
@@ -173,7 +171,7 @@ export function formatConntrackJson(ct: Conntrack, msgType: MsgType, labelMap: L
 /** One expectation as a single-line JSON object. */
 export function formatExpectJson(exp: Expect, msgType: MsgType): string {
   const t = exp.tuple;
-  let s = "{" + (TYPE_FIELD[msgType] ?? "") + FAMILY_FIELD[t.l3 & 0xff] + PROTO_FIELD[t.proto ?? 0] +
+  let s = "{" + (TYPE_FIELD[msgType] ?? "") + familyField(t.l3 & 0xff) + protoField((t.proto ?? 0) & 0xff) +
     '"master":' + tupleJson(exp.master) + ',"tuple":' + tupleJson(t) + ',"mask":' + tupleJson(exp.mask);
   if (exp.timeout !== undefined) s += ',"timeout":' + exp.timeout;
   if (exp.helper !== undefined) s += ',"helper":' + jsonString(exp.helper);

@@ -13,7 +13,7 @@ import {
   type MsgType,
   protoText,
 } from "./common.ts";
-import { DCCP_STATE_FIELD, L3_COLUMN, PROTO_COLUMN, SCTP_STATE_FIELD, TCP_STATE_FIELD } from "./tables.ts";
+import { dccpStateField, l3Column, protoColumn, sctpStateField, tcpStateField } from "./tables.ts";
 import { ctime, nowSeconds, stampSeconds, unsignedSeconds } from "./time.ts";
 import { formatConntrackXml } from "./xml.ts";
 
@@ -65,9 +65,9 @@ export function formatConntrack(
 
 function stateField(ct: Conntrack, state: number): string {
   const proto = ct.orig.proto;
-  if (proto === 132) return SCTP_STATE_FIELD[state];
-  if (proto === 33) return DCCP_STATE_FIELD[state];
-  return TCP_STATE_FIELD[state];
+  if (proto === 132) return sctpStateField(state);
+  if (proto === 33) return dccpStateField(state);
+  return tcpStateField(state);
 }
 
 function formatConntrackDefault(
@@ -78,8 +78,8 @@ function formatConntrackDefault(
 ): string {
   const o = ct.orig, r = ct.reply, status = ct.status;
   let s = eventTag(msgType);
-  if (output & O_EXT) s += L3_COLUMN[o.l3 & 0xff];
-  s += PROTO_COLUMN[o.proto ?? 0];
+  if (output & O_EXT) s += l3Column(o.l3 & 0xff);
+  s += protoColumn(o.proto ?? 0);
   if (ct.timeout !== undefined) s += ct.timeout + " ";
   if (ct.state !== undefined) s += stateField(ct, ct.state & 0xff);
   s += addressText(o, "src=", "dst=") + protoText(o);

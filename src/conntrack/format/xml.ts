@@ -3,7 +3,8 @@
 import type { Conntrack, Tuple } from "../model.ts";
 import type { LabelMap } from "../labels.ts";
 import { type MsgType, xmlFlowOpen } from "./common.ts";
-import { L3_NAME, PROTO_NAME, TCP_STATES } from "./tables.ts";
+import { indexMemo } from "../../common/memo.ts";
+import { l3Name, protoName, TCP_STATES } from "./tables.ts";
 import { nowSeconds, stampSeconds, unsignedSeconds, whenXml, wrappedDeltaSeconds } from "./time.ts";
 
 export const XML_HEADER_CT = '<?xml version="1.0" encoding="utf-8"?>\n<conntrack>\n';
@@ -14,32 +15,33 @@ export const XML_FOOTER_EXP = "</expect>\n";
 const IPS_SEEN_REPLY = 1 << 1;
 const IPS_ASSURED = 1 << 2;
 
-/** The <layer3 ...> and <layer4 ...> opening tags, precomputed per number. */
-const LAYER3_OPEN: readonly string[] = L3_NAME.map((n, i) => `<layer3 protonum="${i}" protoname="${n}">`);
-const LAYER4_OPEN: readonly string[] = PROTO_NAME.map((n, i) => `<layer4 protonum="${i}" protoname="${n}">`);
+/** The <layer3 ...> and <layer4 ...> opening tags, built once per number. */
+const layer3OpenTag = indexMemo(256, (i) => `<layer3 protonum="${i}" protoname="${l3Name(i)}">`);
+const layer4OpenTag = indexMemo(256, (i) => `<layer4 protonum="${i}" protoname="${protoName(i)}">`);
 
 export function layer3Open(l3: number): string {
-  return LAYER3_OPEN[l3 & 0xff];
+  return layer3OpenTag(l3 & 0xff);
 }
 export function layer4Open(proto: number | undefined): string {
-  return LAYER4_OPEN[proto ?? 0];
+  return layer4OpenTag(proto ?? 0);
 }
 
 /** `<state>NAME</state>` per raw u8 state. The library indexes the TCP table for SCTP and DCCP
  * too; states past that table do not occur from the kernel and print as NONE. */
-const STATE_XML: readonly string[] = Array.from(
-  { length: 256 },
-  (_, i) => "<state>" + (i < TCP_STATES.length ? TCP_STATES[i] : "NONE") + "</state>",
+const stateXml = indexMemo(
+  256,
+  (i) => "<state>" + (i < TCP_STATES.length ? TCP_STATES[i] : "NONE") + "</state>",
 );
 
-/** `<flow ...><meta direction="original"><layer3 ...>`, per message type and family. */
-const FLOW_ORIG_OPEN: readonly (readonly string[])[] = [0, 1, 2, 3, 4].map((t) =>
-  LAYER3_OPEN.map((l3) => xmlFlowOpen(t) + '<meta direction="original">' + l3)
+/** `<flow ...><meta direction="original"><layer3 ...>`, per message type (0..4) and family. */
+const flowOrigOpen = indexMemo(
+  5 * 256,
+  (k) => xmlFlowOpen(k >> 8) + '<meta direction="original">' + layer3OpenTag(k & 0xff),
 );
 /** `</meta><meta direction="reply"><layer3 ...>` (the original tuple's </meta> included), per family. */
-const REPLY_OPEN: readonly string[] = LAYER3_OPEN.map((l3) => '</meta><meta direction="reply">' + l3);
+const replyOpen = indexMemo(256, (l3) => '</meta><meta direction="reply">' + layer3OpenTag(l3));
 /** `</layer3><layer4 ...>` per protocol number. */
-const LAYER4_AFTER_L3: readonly string[] = LAYER4_OPEN.map((l4) => "</layer3>" + l4);
+const layer4AfterL3 = indexMemo(256, (p) => "</layer3>" + layer4OpenTag(p));
 
 /** A tuple's body after its <layer3> tag, up to (not including) its closing </meta>. */
 function tupleXml(ct: Conntrack, t: Tuple, c: Conntrack["countersOrig"]): string {
@@ -48,7 +50,7 @@ function tupleXml(ct: Conntrack, t: Tuple, c: Conntrack["countersOrig"]): string
       (t.dst ?? (t.l3 === 10 ? "::" : "0.0.0.0")) + "</dst>"
     : "<src></src><dst></dst>";
   const proto = t.proto;
-  s += LAYER4_AFTER_L3[proto ?? 0] ?? "</layer3>" + layer4Open(proto);
+  s += layer4AfterL3((proto ?? 0) & 0xff);
   switch (proto) {
     case 6:
     case 17:
@@ -89,11 +91,11 @@ export function formatConntrackXml(
   map: LabelMap | null,
 ): string {
   const o = ct.orig, r = ct.reply;
-  let s = (FLOW_ORIG_OPEN[msgType] ?? FLOW_ORIG_OPEN[0])[o.l3 & 0xff] + tupleXml(ct, o, ct.countersOrig) +
-    REPLY_OPEN[r.l3 & 0xff] + tupleXml(ct, r, ct.countersReply);
+  let s = flowOrigOpen(((msgType >= 0 && msgType <= 4 ? msgType : 0) << 8) | (o.l3 & 0xff)) +
+    tupleXml(ct, o, ct.countersOrig) + replyOpen(r.l3 & 0xff) + tupleXml(ct, r, ct.countersReply);
   const meta = hasIndependentMeta(ct);
   s += meta ? '</meta><meta direction="independent">' : "</meta>";
-  if (ct.state !== undefined) s += STATE_XML[ct.state & 0xff];
+  if (ct.state !== undefined) s += stateXml(ct.state & 0xff);
   if (ct.timeout !== undefined) s += "<timeout>" + ct.timeout + "</timeout>";
   if (ct.mark !== undefined) s += "<mark>" + ct.mark + "</mark>";
   if (map !== null && ct.labels !== undefined && ct.labels.length > 0) s += labelsXml(ct.labels, map);
