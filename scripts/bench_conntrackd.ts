@@ -4,7 +4,7 @@
 //   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate]
 //                            [--bursts 50000,100000,200000] [--rates 25000,50000,100000,150000,200000]
 //                            [--pairs ref->ref,ctkit->ctkit,ref->ctkit,ctkit->ref]
-//                            [--buffer BYTES] [--markdown] [--raw FILE]
+//                            [--buffer BYTES] [--markdown] [--raw FILE] [--binary PATH]
 // Every daemon runs in console mode inside a namespace created here; client
 // requests use the reference client for both daemons (the request protocol is
 // the same), so the times are the daemons' and not the clients' start-up.
@@ -12,10 +12,12 @@
 // same at fixed rates), cache (RSS, -i, -R with ENTRIES cached flows), sync
 // (FTFW/UDP replication of ENTRIES new flows, then -c on the receiver), replicate (sync
 // without the commit).
-// Environment: CTKIT_BENCH_DAEMON (ctkit's daemon command, e.g. for profiling),
+// Environment: CTKIT_BIN (the ctkit executable, default scripts/ctkit; --binary PATH sets it),
+// CTKIT_BENCH_DAEMON (ctkit's whole daemon command instead, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
 // per-thread CPU), CTKIT_BENCH_KEEP=1 (keep the daemons' configs and output).
 import { type CommandResult, runCommand } from "./bench_run.ts";
+import { ctkitBin } from "./ctkit_bin.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: string) => {
@@ -32,14 +34,13 @@ const RATES = nums(opt("--rates", "25000,50000,100000,150000,200000"));
 const BUFFER = Number(opt("--buffer", "2097152"));
 const MARKDOWN = args.includes("--markdown");
 const RAW = opt("--raw", "");
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const TMP = Deno.makeTempDirSync({ prefix: "ctkit-bench-ctd-" });
 
 type Impl = "ref" | "ctkit";
 /** CTKIT_BENCH_DAEMON replaces ctkit's daemon command (e.g. `deno run --cpu-prof ... cli.ts conntrackd`). */
 const DAEMON: Record<Impl, string> = {
   ref: "/usr/sbin/conntrackd",
-  ctkit: Deno.env.get("CTKIT_BENCH_DAEMON") ?? `${ROOT}/scripts/ctkit conntrackd`,
+  ctkit: Deno.env.get("CTKIT_BENCH_DAEMON") ?? `${ctkitBin()} conntrackd`,
 };
 /** CTKIT_BENCH_ONLY=ref|ctkit runs one side only (for profiling). */
 const ONLY = Deno.env.get("CTKIT_BENCH_ONLY");
@@ -316,7 +317,7 @@ class Daemon {
     throw new Error(`${impl} daemon did not start: ${Deno.readTextFileSync(`${dir}/console`)}`);
   }
 
-  /** `ip netns exec` and both wrappers exec, so the child's pid is the daemon's. */
+  /** `ip netns exec`, sh and the ctkit executable (launcher or packaged) exec: the child's pid is the daemon's. */
   get pid(): number {
     return this.child.pid;
   }

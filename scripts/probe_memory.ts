@@ -2,18 +2,20 @@
 // namespaces and prints VmRSS, RssAnon and RssFile with a breakdown of the
 // mappings (the deno binary's pages, V8 heap pages, malloc arenas).
 //   scripts/probe-memory [--impl ctkit|ref|both] [--entries N] [--runs R] [--cases idle,stats,sync]
+//                        [--binary PATH]
 // Cases: idle (Stats and FTFW Sync daemons with no flows), stats (Stats mode
 // with N flows cached by the start-up dump), sync (an FTFW/UDP receiver with
 // N flows in its external cache, sent by a daemon of the same implementation).
-// Figures are medians of R runs. CTKIT_PROBE_DAEMON replaces ctkit's daemon
-// command (e.g. a deno command line with other V8 flags).
+// Figures are medians of R runs. CTKIT_BIN (or --binary PATH) chooses the ctkit
+// executable (default scripts/ctkit); CTKIT_PROBE_DAEMON replaces ctkit's whole
+// daemon command (e.g. a deno command line with other V8 flags).
+import { ctkitBin } from "./ctkit_bin.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : def;
 };
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const ENTRIES = Number(opt("--entries", "100000"));
 const RUNS = Number(opt("--runs", "3"));
 const CASES = new Set(opt("--cases", "idle,stats,sync").split(","));
@@ -21,7 +23,7 @@ type Impl = "ctkit" | "ref";
 const IMPLS: Impl[] = opt("--impl", "ctkit") === "both" ? ["ref", "ctkit"] : [opt("--impl", "ctkit") as Impl];
 const DAEMON: Record<Impl, string> = {
   ref: "/usr/sbin/conntrackd",
-  ctkit: Deno.env.get("CTKIT_PROBE_DAEMON") ?? `${ROOT}/scripts/ctkit conntrackd`,
+  ctkit: Deno.env.get("CTKIT_PROBE_DAEMON") ?? `${ctkitBin()} conntrackd`,
 };
 const TMP = Deno.makeTempDirSync({ prefix: "ctkit-probe-mem-" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -160,6 +162,11 @@ function measure(pid: number): Record<string, number> {
   };
   const add = (k: string, v: number) => m[k] = (m[k] ?? 0) + v;
   let name = "", size = 0, start = 0;
+  // The runtime's own file, whatever its name (a packaged ctkit may run a runtime extracted elsewhere).
+  let exe = "";
+  try {
+    exe = Deno.readLinkSync(`/proc/${pid}/exe`);
+  } catch { /* gone */ }
   for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
     const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
     if (head) {
@@ -171,7 +178,7 @@ function measure(pid: number): Record<string, number> {
     const rss = /^Rss:\s+(\d+) kB/.exec(line);
     if (!rss || rss[1] === "0") continue;
     const v = Number(rss[1]);
-    if (name.endsWith("/deno") || name.endsWith("/conntrackd")) add("binary", v);
+    if (name === exe || name.endsWith("/deno") || name.endsWith("/conntrackd")) add("binary", v);
     else if (name === "[heap]") add("brk heap (main malloc arena)", v);
     else if (name !== "") add("other files, stacks", v);
     // V8 allocates its heap in 256 KiB pages, each its own mapping.

@@ -1,4 +1,5 @@
-// A symlink named `conntrack` pointing at scripts/ctkit must behave exactly like
+// A symlink named `conntrack` pointing at the ctkit executable (CTKIT_BIN, by default the launcher
+// scripts/ctkit) must behave exactly like
 // `ctkit conntrack` (and like the reference). Side A is the reference, side B the symlink;
 // a second suite compares the symlink with `ctkit conntrack` directly.
 import { type Case, CTKIT_CMD, diffSuite, refAs, SELF, w } from "./lib/diff.ts";

@@ -5,7 +5,7 @@
 // argv that would start a daemon is never handed to the reference.
 //
 // Until src/conntrackd/main.ts calls clientMain, ctkit's side runs
-// src/conntrackd/client/driver.ts; afterwards `scripts/ctkit conntrackd`.
+// src/conntrackd/client/driver.ts; afterwards `$CTKIT_BIN conntrackd` (tests/lib/netns.ts).
 import { deepStrictEqual as assertEquals, match as assertMatch } from "node:assert";
 import { CTKIT, type Netns, sh, withNetns } from "./lib/netns.ts";
 import * as codes from "../src/conntrackd/client/codes.ts";

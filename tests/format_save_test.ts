@@ -6,7 +6,7 @@
 //
 // Script modes (inside a namespace only): `dump` prints the -L lines then the
 // -D lines; `events` prints one line per event until SIGTERM.
-import { CTKIT, type Netns, withNetns } from "./lib/netns.ts";
+import { type Netns, withNetns } from "./lib/netns.ts";
 import { NetlinkSocket } from "../src/netlink/socket.ts";
 import { MessageBuilder } from "../src/netlink/builder.ts";
 import { AF_UNSPEC, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST } from "../src/netlink/constants.ts";
@@ -15,7 +15,8 @@ import { formatSave } from "../src/conntrack/format/save.ts";
 import type { MsgType } from "../src/conntrack/format/common.ts";
 
 const REF = "/usr/sbin/conntrack";
-const DENO = `${CTKIT.replace(/scripts\/ctkit$/, "")}.tools/bin/deno`;
+/** The pinned runtime (not the ctkit executable, which may be a packaged file: CTKIT_BIN). */
+const DENO = new URL("../.tools/bin/deno", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
 
 /** Entries the reference tool creates: every protocol module, NAT, zones, marks, IPv6. */

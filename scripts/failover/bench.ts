@@ -20,7 +20,7 @@ function parse(argv: string[]): { runs: number; sizes: number[]; impls: Array<"c
     if (k === "--runs") runs = Number(v);
     else if (k === "--flows") sizes = v.split(",").map(Number);
     else if (k === "--impl") impls = v === "both" ? ["ctkit", "ref"] : [v as "ctkit" | "ref"];
-    else throw new Error(`unknown option ${a} (--runs=N --flows=N,N --impl=ctkit|ref|both)`);
+    else throw new Error(`unknown option ${a} (--runs=N --flows=N,N --impl=ctkit|ref|both --binary=PATH)`);
   }
   return { runs, sizes, impls };
 }

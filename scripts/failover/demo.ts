@@ -22,6 +22,7 @@ happens in network namespaces that are removed at the end.
   --idle-flows=N        N idle synced flows on fw1 before the crash
   --keep                keep the directory with the configs and logs
   --race                the takeover race under load instead (see --race --help)
+  --binary PATH         the ctkit executable to run (sets CTKIT_BIN; default scripts/ctkit)
 `;
 
 function parse(argv: string[]): ScenarioOptions | "race" {

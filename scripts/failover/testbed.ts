@@ -7,9 +7,11 @@
 // network namespace is never touched: every link is created inside the
 // namespaces, and everything is removed by destroy().
 import { sleep } from "./progress.ts";
+import { ctkitBin, ROOT } from "../ctkit_bin.ts";
 
-export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-export const CTKIT = `${ROOT}/scripts/ctkit`;
+export { ROOT };
+/** The ctkit executable: CTKIT_BIN or the launcher (scripts/ctkit_bin.ts). */
+export const CTKIT = ctkitBin();
 export const REF_CONNTRACKD = "/usr/sbin/conntrackd";
 export const TRAFFIC = `${ROOT}/scripts/failover/traffic.py`;
 const PRIMARY_BACKUP_SH = "/usr/share/doc/conntrackd/examples/sync/primary-backup.sh";

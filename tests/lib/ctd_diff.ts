@@ -3,7 +3,8 @@
 // Every case gets two fresh network namespaces ("sides"), each with its own temp dir and the same
 // conntrackd.conf (`{DIR}` in the template becomes the side's dir, so LockFile, UNIX Path, LogFile
 // and the Stats LogFile never collide). Side A runs the reference daemon (/usr/sbin/conntrackd
-// 1.4.7), side B runs ctkit's (`scripts/ctkit conntrackd`), both in console mode in the background
+// 1.4.7), side B runs ctkit's (`$CTKIT_BIN conntrackd`, by default the launcher scripts/ctkit), both
+// in console mode in the background
 // with stdout/stderr going to files. The case then applies the same kernel activity to both
 // namespaces (conntrack -I/-U/-D, real loopback or veth traffic), waits until the daemons caught up
 // (polling, never fixed sleeps), and runs the same client requests against both daemons. Read-only
@@ -38,7 +39,8 @@
 //   CTKIT_CTD_FILTER=sub   runs only the cases whose name contains sub.
 //   CTKIT_CTD_JOBS=N       cases run at once (default 3).
 //   CTKIT_CTD_SHOW=1       prints every reference output (for reviewing cases).
-//   CTKIT_CTD_DAEMON="cmd" side B's daemon command instead of `scripts/ctkit conntrackd`.
+//   CTKIT_CTD_DAEMON="cmd" side B's daemon command instead of `$CTKIT_BIN conntrackd`.
+//   CTKIT_BIN=/abs/path    the ctkit executable for side B and ctkit's client (tests/lib/netns.ts).
 //
 // Nothing here runs a daemon outside a namespace this harness created.
 import { CTKIT, Netns } from "./netns.ts";
@@ -1089,7 +1091,8 @@ function spawnDaemon(side: Side, args: string[]): Daemon {
 function spawnIn(ns: Netns, dir: string, base: string, argv: string[]): Daemon {
   const outFile = `${dir}/${base}.out`;
   const errFile = `${dir}/${base}.err`;
-  // `ip netns exec`, sh and scripts/ctkit all exec: the child's pid is the daemon's
+  // `ip netns exec`, sh and the ctkit executable (launcher or packaged file) all exec: the child's
+  // pid is the daemon's
   const child = new Deno.Command("ip", {
     args: [
       "netns",

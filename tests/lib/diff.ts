@@ -2,7 +2,8 @@
 //
 // Every case gets two fresh network namespaces. The same setup steps bring both
 // kernel tables into the same state, then the reference tool (/usr/sbin/conntrack,
-// Debian 1.4.7) runs in namespace A and ctkit (`scripts/ctkit conntrack`) in
+// Debian 1.4.7) runs in namespace A and ctkit (`$CTKIT_BIN conntrack`, by default the launcher
+// scripts/ctkit; see tests/lib/netns.ts) in
 // namespace B with the same argv and stdin. The harness then compares exit status,
 // stderr, stdout and the resulting kernel tables (dumped in both namespaces with
 // the reference tool). Values that cannot be identical between two runs are
@@ -472,7 +473,8 @@ async function runEvent(side: Side, tool: string[], c: Case, argv: string[]): Pr
   // the actions run even if the listener already exited, so both tables stay comparable
   for (const s of c.event!.actions) await step(side, s);
   await new Promise((res) => setTimeout(res, c.event!.settle ?? 700));
-  // ip netns exec, unshare, the label wrapper and scripts/ctkit all exec: pid is the tool itself
+  // ip netns exec, unshare, the label wrapper and the ctkit executable (launcher or packaged file)
+  // all exec: pid is the tool itself
   if (!done) Deno.kill(child.pid, c.event!.signal ?? "SIGINT");
   const timer = setTimeout(() => {
     try {

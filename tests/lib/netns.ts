@@ -1,8 +1,10 @@
 // Throw-away network namespaces for tests: every test gets its own kernel
 // conntrack table and never touches the root namespace's.
 
-const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-export const CTKIT = `${ROOT}/scripts/ctkit`;
+import { ctkitBin } from "../../scripts/ctkit_bin.ts";
+
+/** The ctkit executable the tests run: CTKIT_BIN (absolute path) or the launcher scripts/ctkit. */
+export const CTKIT = ctkitBin();
 
 let counter = 0;
 
