@@ -1,20 +1,41 @@
 // Side-by-side benchmark of `conntrack` (reference, C) and `ctkit conntrack`.
-// Runs alternate between the two tools; each case reports the median wall time,
+// Runs alternate between the tools; each case reports the median wall time,
 // the ratio ctkit/reference and the peak RSS (GNU time). Usage:
-//   scripts/bench-conntrack [--entries N] [--runs R] [--markdown]
+//   scripts/bench-conntrack [--sizes 1000,20000,100000] [--runs R] [--markdown] [--binary PATH]
+// One throw-away namespace is filled up to each size in turn (smallest first,
+// with `conntrack -R -`). At every size: -L, -C, and the bare runtime's start-up
+// (`deno run` of an empty script, timed the same way) for comparison; at the
+// largest size also the other outputs, the filters, -D of every entry and the
+// -E event rate. `--entries N` is `--sizes N`. CTKIT_BIN (or --binary PATH)
+// chooses the ctkit executable (default scripts/ctkit).
 import { runCommand } from "./bench_run.ts";
+import { ctkitBin, LAUNCHER, ROOT } from "./ctkit_bin.ts";
 
 const args = Deno.args;
-const opt = (name: string, def: number) => {
+const opt = (name: string, def: string) => {
   const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
+  return i >= 0 ? args[i + 1] : def;
 };
-const ENTRIES = opt("--entries", 100_000);
-const RUNS = opt("--runs", 7);
+const SIZES = [
+  ...new Set(
+    opt("--sizes", opt("--entries", "1000,20000,100000")).split(",").filter((x) => x !== "").map(Number),
+  ),
+].sort((a, b) => a - b);
+if (SIZES.length === 0 || SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
+  console.error("bench: --sizes takes entry counts, e.g. 1000,20000,100000");
+  Deno.exit(2);
+}
+const LARGEST = SIZES[SIZES.length - 1];
+const RUNS = Number(opt("--runs", "7"));
 const MARKDOWN = args.includes("--markdown");
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-const CTKIT = `${ROOT}/scripts/ctkit`;
+const CTKIT = ctkitBin();
+const DENO = `${ROOT}/.tools/bin/deno`;
 const NS = `ctk-bench-${Deno.pid}`;
+const TMP = Deno.makeTempDirSync({ prefix: "ctkit-bench-ct-" });
+/** The bare runtime's start-up: an empty script. */
+const EMPTY_JS = `${TMP}/empty.js`;
+Deno.writeTextFileSync(EMPTY_JS, "");
+const BARE = `${DENO} run ${EMPTY_JS}`;
 
 interface Sample {
   wall: number;
@@ -37,7 +58,7 @@ async function timed(cmd: string): Promise<Sample> {
     "%M",
     "sh",
     "-c",
-    `exec ${cmd} >/dev/null 2>/tmp/${NS}.err`,
+    `exec ${cmd} >/dev/null 2>${TMP}/err`,
   ]);
   const wall = performance.now() - t0;
   const rss = Number(r.stderr.trim().split("\n").pop());
@@ -49,9 +70,10 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function fill(n: number) {
+/** Creates entries number `from` to `to - 1` (the same entries whatever the steps). */
+async function fill(from: number, to: number) {
   const lines: string[] = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = from; i < to; i++) {
     const a = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     const proto = i % 4 === 0 ? "udp" : "tcp";
     const state = proto === "tcp" ? " --state ESTABLISHED" : "";
@@ -70,36 +92,48 @@ async function count(): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/** One table row; a row of the bare runtime has no reference samples. */
 interface Row {
   name: string;
   ref: Sample[];
   ct: Sample[];
 }
 
-async function compare(
-  name: string,
-  refCmd: string,
-  ctCmd: string,
+type Who = "ref" | "ct" | "bare";
+
+/** Runs the commands RUNS times each, rotating which goes first so none profits from warm caches. */
+async function rotate(
+  cmds: Array<[Who, string]>,
   before?: () => Promise<void>,
-): Promise<Row> {
-  const row: Row = { name, ref: [], ct: [] };
+): Promise<Record<Who, Sample[]>> {
+  const out: Record<Who, Sample[]> = { ref: [], ct: [], bare: [] };
   for (let i = 0; i < RUNS; i++) {
-    // Alternate which tool goes first so neither profits from warm caches.
-    const order: Array<["ref" | "ct", string]> = i % 2 === 0
-      ? [["ref", refCmd], ["ct", ctCmd]]
-      : [["ct", ctCmd], ["ref", refCmd]];
-    for (const [who, cmd] of order) {
+    for (let j = 0; j < cmds.length; j++) {
+      const [who, cmd] = cmds[(i + j) % cmds.length];
       if (before) await before();
-      row[who].push(await timed(cmd));
+      out[who].push(await timed(cmd));
     }
   }
-  return row;
+  return out;
+}
+
+async function compare(name: string, refCmd: string, ctCmd: string): Promise<Row> {
+  const s = await rotate([["ref", refCmd], ["ct", ctCmd]]);
+  return { name, ref: s.ref, ct: s.ct };
+}
+
+const BARE_ROW = "`deno run empty.js` (bare runtime)";
+
+/** -C, alternating with the bare runtime's empty script: two rows. */
+async function countAndBare(refCmd: string, ctCmd: string): Promise<Row[]> {
+  const s = await rotate([["ref", refCmd], ["ct", ctCmd], ["bare", BARE]]);
+  return [{ name: "-C", ref: s.ref, ct: s.ct }, { name: BARE_ROW, ref: [], ct: s.bare }];
 }
 
 /** -E throughput: a listener runs while N entries are created; events shown per second. */
 async function eventRate(tool: string, n: number): Promise<{ rate: number; shown: number; wall: number }> {
   await run(["ip", "netns", "exec", NS, "conntrack", "-F"]);
-  const out = `/tmp/${NS}.events`;
+  const out = `${TMP}/events`;
   const listener = new Deno.Command("ip", {
     args: ["netns", "exec", NS, "sh", "-c", `exec ${tool} -E -e NEW -b 8388608 >${out} 2>/dev/null`],
     stdin: "null",
@@ -108,7 +142,7 @@ async function eventRate(tool: string, n: number): Promise<{ rate: number; shown
   }).spawn();
   await new Promise((r) => setTimeout(r, 700));
   const t0 = performance.now();
-  await fill(n);
+  await fill(0, n);
   // Wait until the listener has written every event (or stops making progress).
   let last = -1, lines = 0;
   for (;;) {
@@ -135,84 +169,149 @@ function cpuModel(): string {
   }
 }
 
-async function main() {
-  await run(["ip", "netns", "add", NS]);
-  try {
-    await run(["ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up"]);
-    await run(["ip", "netns", "exec", NS, "sysctl", "-qw", `net.netfilter.nf_conntrack_max=${ENTRIES * 2}`]);
-    await fill(ENTRIES);
-    const have = await count();
-    console.error(`bench: ${have} entries in ${NS}, ${RUNS} runs per case`);
-    const rows: Row[] = [];
-    const C = "conntrack", K = CTKIT + " conntrack";
-    const cases: Array<[string, string, string]> = [
-      ["-L", "-L", "-L"],
-      ["-L -o extended", "-L -o extended", "-L -o extended"],
-      ["-L -o xml", "-L -o xml", "-L -o xml"],
-      ["-L -o json (ref: -L)", "-L", "-L -o json"],
-      ["-L -p tcp --dport 81 -m 3", "-L -p tcp --dport 81 -m 3", "-L -p tcp --dport 81 -m 3"],
-      ["-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16"],
-      ["-C", "-C", "-C"],
-    ];
-    // What a compiled binary would start: the launcher's exec line without its bash preamble.
-    const bundle = `${ROOT}/.tools/ctkit.bundle.js`;
-    const direct =
-      `env CTKIT_ARGV0=conntrack DENO_NO_UPDATE_CHECK=1 DENO_DIR=${ROOT}/.tools/deno_dir ${ROOT}/.tools/bin/deno run ` +
-      `--allow-all --no-check --no-prompt --quiet --no-config --no-remote --no-npm --cached-only ` +
-      `--v8-flags=--max-semi-space-size=2,--min-semi-space-size=2 ${bundle}`;
-    for (const [name, a, b] of cases) {
-      rows.push(await compare(name, `${C} ${a}`, `${K} ${b}`));
-      console.error(`bench: ${name} done`);
-    }
-    rows.push(await compare("-C (bundle run directly, no launcher)", `${C} -C`, `${direct} -C`));
-    // -D of everything: refill before every run (not timed).
-    const deleteRuns = Math.min(RUNS, 3);
-    const del: Row = { name: "-D (all entries)", ref: [], ct: [] };
-    for (let i = 0; i < deleteRuns; i++) {
-      for (
-        const [who, cmd] of (i % 2 === 0 ? [["ref", C], ["ct", K]] : [["ct", K], ["ref", C]]) as Array<
-          ["ref" | "ct", string]
-        >
-      ) {
-        await run(["ip", "netns", "exec", NS, "conntrack", "-F"]);
-        await fill(ENTRIES);
-        del[who].push(await timed(`${cmd} -D`));
-      }
-    }
-    rows.push(del);
-    const evRef = await eventRate(C, ENTRIES);
-    const evCt = await eventRate(K, ENTRIES);
-    report(rows, evRef, evCt);
-  } finally {
-    await run(["ip", "netns", "del", NS]);
-  }
+interface Table {
+  entries: number;
+  rows: Row[];
+  events?: { ref: { rate: number; shown: number }; ct: { rate: number; shown: number } };
 }
 
-function report(rows: Row[], evRef: { rate: number; shown: number }, evCt: { rate: number; shown: number }) {
-  const date = new Date().toISOString().slice(0, 10);
-  const head =
-    `${date}, ${cpuModel()}, ${navigator.hardwareConcurrency} cores, ${ENTRIES} entries, median of ${RUNS} alternating runs (-D: 3)`;
-  const lines: string[] = [];
-  if (MARKDOWN) {
-    lines.push(`Measured ${head}.`, "");
-    lines.push("| case | reference (ms) | ctkit (ms) | ratio | ref peak RSS (MB) | ctkit peak RSS (MB) |");
-    lines.push("|---|---:|---:|---:|---:|---:|");
-  } else lines.push(head);
-  for (const r of rows) {
-    const a = median(r.ref.map((s) => s.wall)), b = median(r.ct.map((s) => s.wall));
-    const ra = Math.max(...r.ref.map((s) => s.rss)) / 1024, rb = Math.max(...r.ct.map((s) => s.rss)) / 1024;
-    const cols = [r.name, a.toFixed(0), b.toFixed(0), (b / a).toFixed(2), ra.toFixed(1), rb.toFixed(1)];
-    lines.push(MARKDOWN ? `| ${cols.join(" | ")} |` : cols.join("\t"));
+let cleaned = false;
+async function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  await run(["ip", "netns", "del", NS]).catch(() => {});
+  await Deno.remove(TMP, { recursive: true }).catch(() => {});
+}
+
+async function main() {
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, async () => {
+      console.error("bench: interrupted, cleaning up");
+      await cleanup();
+      Deno.exit(130);
+    });
   }
-  const ev = [
-    "-E events/s while loading",
-    evRef.rate.toFixed(0) + ` (${evRef.shown} shown)`,
-    evCt.rate.toFixed(0) + ` (${evCt.shown} shown)`,
-    (evRef.rate / evCt.rate).toFixed(2),
-    "",
-    "",
-  ];
-  lines.push(MARKDOWN ? `| ${ev.join(" | ")} |` : ev.join("\t"));
+  const tables: Table[] = [];
+  try {
+    const add = await run(["ip", "netns", "add", NS]);
+    if (add.code !== 0) throw new Error(`ip netns add: ${add.stderr}`);
+    await run(["ip", "netns", "exec", NS, "ip", "link", "set", "lo", "up"]);
+    // nf_conntrack_max is global (one value for every namespace): never raised here.
+    const max = Number(
+      (await run(["ip", "netns", "exec", NS, "cat", "/proc/sys/net/netfilter/nf_conntrack_max"]))
+        .stdout.trim(),
+    );
+    if (max > 0 && LARGEST > max) {
+      throw new Error(
+        `nf_conntrack_max is ${max}, below ${LARGEST} entries (it is not raised: it is global)`,
+      );
+    }
+    const C = "conntrack", K = CTKIT + " conntrack";
+    let filled = 0;
+    for (const size of SIZES) {
+      await fill(filled, size);
+      filled = size;
+      const have = await count();
+      console.error(`bench: ${have} entries in ${NS}, ${RUNS} runs per case`);
+      const t: Table = { entries: size, rows: [] };
+      tables.push(t);
+      t.rows.push(await compare("-L", `${C} -L`, `${K} -L`));
+      console.error(`bench: ${size}: -L done`);
+      if (size !== LARGEST) {
+        t.rows.push(...await countAndBare(`${C} -C`, `${K} -C`));
+        console.error(`bench: ${size}: -C and the bare runtime done`);
+        continue;
+      }
+      const cases: Array<[string, string, string]> = [
+        ["-L -o extended", "-L -o extended", "-L -o extended"],
+        ["-L -o xml", "-L -o xml", "-L -o xml"],
+        ["-L -o json (ref: -L)", "-L", "-L -o json"],
+        ["-L -p tcp --dport 81 -m 3", "-L -p tcp --dport 81 -m 3", "-L -p tcp --dport 81 -m 3"],
+        ["-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16", "-L -s 10.0.0.0/16"],
+      ];
+      for (const [name, a, b] of cases) {
+        t.rows.push(await compare(name, `${C} ${a}`, `${K} ${b}`));
+        console.error(`bench: ${size}: ${name} done`);
+      }
+      t.rows.push(...await countAndBare(`${C} -C`, `${K} -C`));
+      console.error(`bench: ${size}: -C and the bare runtime done`);
+      // What a compiled binary would start: the launcher's exec line without its bash preamble
+      // (only meaningful when the launcher is the ctkit under test).
+      const bundle = `${ROOT}/.tools/ctkit.bundle.js`;
+      if (CTKIT === LAUNCHER && (await Deno.stat(bundle).catch(() => null))) {
+        const direct =
+          `env CTKIT_ARGV0=conntrack DENO_NO_UPDATE_CHECK=1 DENO_DIR=${ROOT}/.tools/deno_dir ${DENO} run ` +
+          `--allow-all --no-check --no-prompt --quiet --no-config --no-remote --no-npm --cached-only ` +
+          `--v8-flags=--max-semi-space-size=2,--min-semi-space-size=2 ${bundle}`;
+        t.rows.push(await compare("-C (bundle run directly, no launcher)", `${C} -C`, `${direct} -C`));
+      }
+      // -D of everything: refill before every run (not timed).
+      const deleteRuns = Math.min(RUNS, 3);
+      const del: Row = { name: "-D (all entries)", ref: [], ct: [] };
+      for (let i = 0; i < deleteRuns; i++) {
+        for (
+          const [who, cmd] of (i % 2 === 0 ? [["ref", C], ["ct", K]] : [["ct", K], ["ref", C]]) as Array<
+            ["ref" | "ct", string]
+          >
+        ) {
+          await run(["ip", "netns", "exec", NS, "conntrack", "-F"]);
+          await fill(0, size);
+          del[who].push(await timed(`${cmd} -D`));
+        }
+      }
+      t.rows.push(del);
+      console.error(`bench: ${size}: -D done`);
+      t.events = { ref: await eventRate(C, size), ct: await eventRate(K, size) };
+      console.error(`bench: ${size}: -E done`);
+    }
+  } finally {
+    await cleanup();
+  }
+  report(tables);
+}
+
+function report(tables: Table[]) {
+  const date = new Date().toISOString().slice(0, 10);
+  const head = `${date}, ${cpuModel()}, ${navigator.hardwareConcurrency} cores, ctkit ${CTKIT}, ` +
+    `median of ${RUNS} alternating runs (-D: ${Math.min(RUNS, 3)})`;
+  const lines: string[] = [];
+  lines.push(MARKDOWN ? `Measured ${head}.` : head);
+  const fmtRss = (xs: Sample[]) => xs.length ? (Math.max(...xs.map((s) => s.rss)) / 1024).toFixed(1) : "";
+  for (const t of tables) {
+    const bare = t.rows.find((r) => r.name === BARE_ROW);
+    const bareMs = bare ? median(bare.ct.map((s) => s.wall)).toFixed(0) : "?";
+    const title = `${t.entries} entries (bare runtime ${bareMs} ms)`;
+    if (MARKDOWN) {
+      lines.push("", `**${title}**`, "");
+      lines.push("| case | reference (ms) | ctkit (ms) | ratio | ref peak RSS (MB) | ctkit peak RSS (MB) |");
+      lines.push("|---|---:|---:|---:|---:|---:|");
+    } else lines.push("", `== ${title}`);
+    for (const r of t.rows) {
+      const b = median(r.ct.map((s) => s.wall));
+      const a = r.ref.length ? median(r.ref.map((s) => s.wall)) : NaN;
+      const cols = [
+        r.name,
+        r.ref.length ? a.toFixed(0) : "",
+        b.toFixed(0),
+        r.ref.length ? (b / a).toFixed(2) : "",
+        fmtRss(r.ref),
+        fmtRss(r.ct),
+      ];
+      lines.push(MARKDOWN ? `| ${cols.join(" | ")} |` : cols.join("\t"));
+    }
+    if (t.events) {
+      const { ref, ct } = t.events;
+      const ev = [
+        "-E events/s while loading",
+        ref.rate.toFixed(0) + ` (${ref.shown} shown)`,
+        ct.rate.toFixed(0) + ` (${ct.shown} shown)`,
+        (ref.rate / ct.rate).toFixed(2),
+        "",
+        "",
+      ];
+      lines.push(MARKDOWN ? `| ${ev.join(" | ")} |` : ev.join("\t"));
+    }
+  }
   console.log(lines.join("\n"));
 }
 
