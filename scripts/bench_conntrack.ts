@@ -9,7 +9,7 @@
 // -E event rate. `--entries N` is `--sizes N`. CTKIT_BIN (or --binary PATH)
 // chooses the ctkit executable (default scripts/ctkit).
 import { runCommand } from "./bench_run.ts";
-import { ctkitBin, LAUNCHER, ROOT } from "./ctkit_bin.ts";
+import { ctkitBin, ROOT } from "./ctkit_bin.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: string) => {
@@ -235,16 +235,6 @@ async function main() {
       }
       t.rows.push(...await countAndBare(`${C} -C`, `${K} -C`));
       console.error(`bench: ${size}: -C and the bare runtime done`);
-      // What a compiled binary would start: the launcher's exec line without its bash preamble
-      // (only meaningful when the launcher is the ctkit under test).
-      const bundle = `${ROOT}/.tools/ctkit.bundle.js`;
-      if (CTKIT === LAUNCHER && (await Deno.stat(bundle).catch(() => null))) {
-        const direct =
-          `env CTKIT_ARGV0=conntrack DENO_NO_UPDATE_CHECK=1 DENO_DIR=${ROOT}/.tools/deno_dir ${DENO} run ` +
-          `--allow-all --no-check --no-prompt --quiet --no-config --no-remote --no-npm --cached-only ` +
-          `--v8-flags=--max-semi-space-size=2,--min-semi-space-size=2 ${bundle}`;
-        t.rows.push(await compare("-C (bundle run directly, no launcher)", `${C} -C`, `${direct} -C`));
-      }
       // -D of everything: refill before every run (not timed).
       const deleteRuns = Math.min(RUNS, 3);
       const del: Row = { name: "-D (all entries)", ref: [], ct: [] };
