@@ -29,8 +29,8 @@ ctkit_start() {
 
 # ctkit_prune: removes unpacked builds other than this one that no process runs.
 ctkit_prune() {
-  for _b in "${CTKIT_CACHE:-}" /var/cache/ctkit "${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/ctkit" \
-    "${TMPDIR:-/tmp}/ctkit-$(id -u)"; do
+  _u=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+  for _b in "${CTKIT_CACHE:-}" /var/cache/ctkit "${_u:+$_u/ctkit}" "${TMPDIR:-/tmp}/ctkit-$(id -u)"; do
     [ -n "$_b" ] && [ -d "$_b" ] && [ -w "$_b" ] || continue
     for _d in "$_b"/*/; do
       _d=${_d%/}
@@ -54,7 +54,9 @@ ctkit_prune() {
 
 # Where unpacked builds live, most preferred first. Root's and a user's own
 # cache directories are checked without forking anything.
-for _ctkit_base in "${CTKIT_CACHE:-}" /var/cache/ctkit "${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/ctkit"; do
+_ctkit_user=${XDG_CACHE_HOME:-${HOME:+$HOME/.cache}}
+_ctkit_user=${_ctkit_user:+$_ctkit_user/ctkit}
+for _ctkit_base in "${CTKIT_CACHE:-}" /var/cache/ctkit "$_ctkit_user"; do
   [ -n "$_ctkit_base" ] && [ -f "$_ctkit_base/$CTKIT_ID/.complete" ] && ctkit_start "$_ctkit_base/$CTKIT_ID" "$@"
 done
 
@@ -122,7 +124,7 @@ ctkit_unpack() {
 
 _ctkit_umask=$(umask)
 _ctkit_tried=
-for _ctkit_base in "${CTKIT_CACHE:-}" /var/cache/ctkit "${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/ctkit" "$_ctkit_tmpbase"; do
+for _ctkit_base in "${CTKIT_CACHE:-}" /var/cache/ctkit "$_ctkit_user" "$_ctkit_tmpbase"; do
   [ -n "$_ctkit_base" ] || continue
   if [ "$_ctkit_base" = "$_ctkit_tmpbase" ]; then
     # Private, and only if this user owns it (not one planted by someone else).
