@@ -10,7 +10,12 @@ import { type MessageVisitor, NetlinkError, type NetlinkSocket, WALK_DONE } from
 
 const MSG_DONTWAIT = 0x40;
 const MSG_WAITFORONE = 0x10000;
-/** Datagrams per recvmmsg() call; a dump datagram is at most 32 KiB. */
+/**
+ * Datagrams per recvmmsg() call at most; a dump datagram is at most 32 KiB.
+ * The first calls ask for fewer (1, 2, 4, …): the kernel builds a dump's
+ * datagrams inside the receive, so a full first batch would make a small
+ * table's whole dump happen before any of it is printed.
+ */
 const BATCH = 8;
 const SLOT = 1 << 16;
 
@@ -47,7 +52,12 @@ export async function dumpPipelined(
   afterDatagram?: () => void | Promise<void>,
   batches: DumpBuffers = spare ??= newDumpBuffers(),
 ): Promise<void> {
-  const receive = (b: MmsgBatch) => libcWaiting().recvmmsg_nb(sock.fd, b.hdrs, BATCH, MSG_WAITFORONE, null);
+  let want = 1;
+  const receive = (b: MmsgBatch) => {
+    const n = want;
+    want = Math.min(want * 2, BATCH);
+    return libcWaiting().recvmmsg_nb(sock.fd, b.hdrs, n, MSG_WAITFORONE, null);
+  };
   sock.send(request);
   let cur = 0;
   let pending: Promise<number> | null = receive(batches[0]);
