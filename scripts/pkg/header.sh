@@ -24,7 +24,7 @@ ctkit_start() {
   _ctkit_dir=$1
   shift
   export DENO_DIR="$_ctkit_dir/deno_dir" CTKIT_LIBDIR="$_ctkit_dir/lib"
-  ctkit_run "$_ctkit_dir/deno" "$_ctkit_dir/app/cli.js" "$@"
+  ctkit_run "$_ctkit_dir/deno" "$_ctkit_dir/app" "$@"
 }
 
 # ctkit_prune: removes unpacked builds other than this one that no process runs.
