@@ -41,7 +41,10 @@ for (const tool of [["conntrack", "-L"], ["nfct", "list", "timeout"]]) {
       const r = await ns.exec(["env", "CTKIT_LIBDIR=/nonexistent", CTKIT, ...tool]);
       assertEquals(r.code, 1);
       assertEquals(r.stdout, "");
-      assertMatch(oneLine(r.stderr), /^ctkit: cannot load \/nonexistent\/libmnl\.so\.0: .*No such file or directory/);
+      assertMatch(
+        oneLine(r.stderr),
+        /^ctkit: cannot load \/nonexistent\/libmnl\.so\.0: .*No such file or directory/,
+      );
     });
   });
 }
