@@ -14,9 +14,13 @@ const MSG_WAITFORONE = 0x10000;
  * Datagrams per recvmmsg() call at most; a dump datagram is at most 32 KiB.
  * The first calls ask for fewer (1, 2, 4, …): the kernel builds a dump's
  * datagrams inside the receive, so a full first batch would make a small
- * table's whole dump happen before any of it is printed.
+ * table's whole dump happen before any of it is printed. 32 rather than 8: each
+ * hand-off to the worker thread costs time in which the kernel builds nothing
+ * (-L of 20 000 entries 99-116 -> 91-96 ms, of 100 000 248-320 -> 242-286 ms, in
+ * runs of both sizes alternated). Slots past 32 KiB are never written, so
+ * their pages are never touched.
  */
-const BATCH = 8;
+const BATCH = 32;
 const SLOT = 1 << 16;
 
 /** True when the datagram holds NLMSG_DONE or an error reply: nothing follows it. */
