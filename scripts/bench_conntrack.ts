@@ -8,7 +8,7 @@
 // largest size also the other outputs, the filters, -D of every entry and the
 // -E event rate. `--entries N` is `--sizes N`. CTKIT_BIN (or --binary PATH)
 // chooses the ctkit executable (default scripts/ctkit).
-import { runCommand } from "./bench_run.ts";
+import { cpuModel, median, runCommand } from "./bench_run.ts";
 import { ctkitBin, ROOT } from "./ctkit_bin.ts";
 
 const args = Deno.args;
@@ -63,11 +63,6 @@ async function timed(cmd: string): Promise<Sample> {
   const wall = performance.now() - t0;
   const rss = Number(r.stderr.trim().split("\n").pop());
   return { wall, rss, out: r.stdout };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Creates entries number `from` to `to - 1` (the same entries whatever the steps). */
@@ -158,15 +153,6 @@ async function eventRate(tool: string, n: number): Promise<{ rate: number; shown
   await listener.status;
   await Deno.remove(out).catch(() => {});
   return { rate: lines / wall, shown: lines, wall };
-}
-
-function cpuModel(): string {
-  try {
-    const m = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-    return m ? m[1] : "unknown CPU";
-  } catch {
-    return "unknown CPU";
-  }
 }
 
 interface Table {

@@ -16,7 +16,7 @@
 // CTKIT_BENCH_DAEMON (ctkit's whole daemon command instead, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
 // per-thread CPU), CTKIT_BENCH_KEEP=1 (keep the daemons' configs and output).
-import { type CommandResult, runCommand } from "./bench_run.ts";
+import { type CommandResult, cpuModel, median, runCommand } from "./bench_run.ts";
 import { ctkitBin } from "./ctkit_bin.ts";
 
 const args = Deno.args;
@@ -641,13 +641,6 @@ async function syncPair(tx: Impl, rx: Impl, commit: boolean): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // report
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return "—";
   return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
@@ -685,11 +678,6 @@ function table(title: string, rows: string[], cols: string[], ratio?: [string, s
   }
   out.push("");
   return out;
-}
-
-function cpuModel(): string {
-  const m = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-  return m ? m[1] : "unknown CPU";
 }
 
 function report(): void {

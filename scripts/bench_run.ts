@@ -26,3 +26,21 @@ export async function runCommand(argv: string[], stdin?: string): Promise<Comman
   const d = new TextDecoder();
   return { code: o.code, stdout: d.decode(o.stdout), stderr: d.decode(o.stderr), ms: performance.now() - t0 };
 }
+
+/** The median of the samples that are numbers (NaN marks a failed run); NaN when none is. */
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** The CPU model for the benchmark's header line. */
+export function cpuModel(): string {
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
+    return m ? m[1] : "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+}

@@ -11,7 +11,7 @@
 // run of each command. Figures are medians of R runs (default 30). CTKIT_BIN (or --binary PATH)
 // chooses the ctkit executable (default scripts/ctkit). The namespace, the daemon and the temporary
 // files are removed on every exit path (Ctrl-C too).
-import { runCommand } from "./bench_run.ts";
+import { cpuModel, median, runCommand } from "./bench_run.ts";
 import { ctkitBin, ROOT } from "./ctkit_bin.ts";
 
 const args = Deno.args;
@@ -92,20 +92,6 @@ async function timed(argv: string[]): Promise<number> {
 async function warmUp(argv: string[]): Promise<void> {
   const r = await runCommand(["ip", "netns", "exec", NS, ...argv]);
   if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function cpuModel(): string {
-  try {
-    const m = /model name\s*:\s*(.+)/.exec(Deno.readTextFileSync("/proc/cpuinfo"));
-    return m ? m[1] : "unknown CPU";
-  } catch {
-    return "unknown CPU";
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 // executable (default scripts/ctkit); CTKIT_PROBE_DAEMON replaces ctkit's whole
 // daemon command (e.g. a deno command line with other V8 flags).
 import { ctkitBin } from "./ctkit_bin.ts";
+import { median } from "./bench_run.ts";
 
 const args = Deno.args;
 const opt = (name: string, def: string) => {
@@ -256,11 +257,6 @@ async function syncReceiver(impl: Impl): Promise<void> {
     await dropNetns(a);
     await dropNetns(b);
   }
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((x, y) => x - y);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 try {

@@ -57,6 +57,17 @@ function firewall(bin: string): string {
   ].join("\n") + "\n";
 }
 
+/** Runs `fn` with a fresh empty directory holding only a copy of the packaged file ($dir/bin/ctkit). */
+async function withCopy(fn: (dir: string) => Promise<void>): Promise<void> {
+  requirePackage();
+  const dir = await copyAlone();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** A fresh empty directory holding only a copy of the packaged file. */
 async function copyAlone(): Promise<string> {
   // Under /var/tmp: the cases mount a tmpfs of their own over /tmp.
@@ -89,10 +100,8 @@ const ENTRIES = [
   "-I -s 10.1.1.3 -d 10.2.2.4 -p icmp --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 29",
 ];
 
-Deno.test("packaged file: copied alone, minimal environment, no system libraries: lists as the reference", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: copied alone, minimal environment, no system libraries: lists as the reference", () =>
+  withCopy(async (dir) => {
     await withNetns(1, async (ns) => {
       for (const e of ENTRIES) {
         const r = await ns.exec(["conntrack", ...e.split(" ")]);
@@ -147,15 +156,10 @@ Deno.test("packaged file: copied alone, minimal environment, no system libraries
       const maps = (await Deno.readTextFile(`${dir}/maps`)).trim();
       assertEquals(maps, `/var/cache/ctkit/${await buildId(PACKAGED)}/lib/libmnl.so.0`);
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: concurrent first runs unpack once, leave nothing half-done", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: concurrent first runs unpack once, leave nothing half-done", () =>
+  withCopy(async (dir) => {
     const id = await buildId(PACKAGED);
     const r = await inMountNs(
       firewall(`${dir}/bin`) + [
@@ -167,15 +171,10 @@ Deno.test("packaged file: concurrent first runs unpack once, leave nothing half-
     );
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout, "conntrack v1.4.7 (conntrack-tools)\n".repeat(4) + `${id}\n`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: noexec, full and foreign locations are passed over; none usable is one clear error", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: noexec, full and foreign locations are passed over; none usable is one clear error", () =>
+  withCopy(async (dir) => {
     const id = await buildId(PACKAGED);
     // /var/cache noexec, the home directory's file system full, TMPDIR usable.
     const falls = await inMountNs(
@@ -229,15 +228,10 @@ Deno.test("packaged file: noexec, full and foreign locations are passed over; no
     );
     assertEquals(foreign.stdout, "rc=1\n");
     assertMatch(foreign.stderr, new RegExp(`\\n  ${dir}/tmp/ctkit-0: not owned by this user\\n$`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: read-only /usr, and CTKIT_CACHE", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: read-only /usr, and CTKIT_CACHE", () =>
+  withCopy(async (dir) => {
     const r = await inMountNs(
       firewall(`${dir}/bin`) + [
         "mount --bind /usr /usr && mount -o remount,ro,bind /usr",
@@ -249,15 +243,10 @@ Deno.test("packaged file: read-only /usr, and CTKIT_CACHE", async () => {
     );
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout, `conntrack v1.4.7 (conntrack-tools)\n${await buildId(PACKAGED)}\n`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: a damaged copy is refused before anything is unpacked", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: a damaged copy is refused before anything is unpacked", () =>
+  withCopy(async (dir) => {
     const size = (await Deno.stat(`${dir}/bin/ctkit`)).size;
     await Deno.truncate(`${dir}/bin/ctkit`, size - 4096);
     const r = await inMountNs(
@@ -269,15 +258,10 @@ Deno.test("packaged file: a damaged copy is refused before anything is unpacked"
     );
     assertEquals(r.stdout, "rc=1\n");
     assertEquals(r.stderr, `ctkit: ${dir}/bin/ctkit is damaged (checksum mismatch): copy it again\n`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: a half-written cache directory is never run, it is replaced", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: a half-written cache directory is never run, it is replaced", () =>
+  withCopy(async (dir) => {
     const id = await buildId(PACKAGED);
     const r = await inMountNs(
       firewall(`${dir}/bin`) + [
@@ -290,15 +274,10 @@ Deno.test("packaged file: a half-written cache directory is never run, it is rep
     );
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout, `conntrack v1.4.7 (conntrack-tools)\n${id}\n/var/cache/ctkit/${id}/.complete\n`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("packaged file: an upgrade while the old build runs leaves the old one working", async () => {
-  requirePackage();
-  const dir = await copyAlone();
-  try {
+Deno.test("packaged file: an upgrade while the old build runs leaves the old one working", () =>
+  withCopy(async (dir) => {
     await withNetns(1, async (ns) => {
       const oldId = await buildId(PACKAGED);
       // The "new build": the same archive under another build id (same length, so the offsets hold).
@@ -338,10 +317,7 @@ Deno.test("packaged file: an upgrade while the old build runs leaves the old one
           `${newId}\n`,
       );
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test("packaged file: --version names the version and the commit it was built from", async () => {
   requirePackage();
