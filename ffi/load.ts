@@ -110,26 +110,42 @@ function coldTable<S extends Deno.ForeignLibraryInterface>(
   const handle = dl.dlopen(cstr(path), RTLD_LAZY);
   if (handle === null) throw new FfiLoadError(path, shipped ? "" : debianPackage, dlerror());
   const table: Record<string, unknown> = {};
-  let fast: Deno.DynamicLibrary<S> | undefined;
+  type Fn = (...a: unknown[]) => unknown;
+  // undefined: not tried yet; null: Deno.dlopen refused the table (a symbol the
+  // library lacks), so its symbols stay on the slow path.
+  let fast: Record<string, Fn> | null | undefined;
   const promote = () => {
-    if (!fast) {
-      fast = Deno.dlopen(path, symbols);
-      Object.assign(table, fast.symbols);
+    if (fast === undefined) {
+      try {
+        const lib = Deno.dlopen(path, symbols);
+        Object.assign(table, lib.symbols);
+        fast = lib.symbols as unknown as Record<string, Fn>;
+      } catch {
+        fast = null;
+      }
     }
-    return fast.symbols as Record<string, (...a: unknown[]) => unknown>;
+    return fast;
   };
   for (const [key, def] of Object.entries(symbols) as [string, Deno.ForeignFunction][]) {
+    const name = def.name === undefined ? key : String(def.name);
+    // An optional symbol the library lacks is null, as Deno.dlopen makes it.
+    if (def.optional && dl.dlsym(handle, cstr(name)) === null) {
+      table[key] = null;
+      continue;
+    }
     let slow: Deno.UnsafeFnPointer<Deno.ForeignFunction> | undefined;
     let calls = 0;
     table[key] = (...args: unknown[]) => {
-      if (++calls > PROMOTE_AFTER) return promote()[key](...args);
+      if (++calls > PROMOTE_AFTER) {
+        const f = promote();
+        if (f) return f[key](...args);
+      }
       if (!slow) {
-        const name = def.name === undefined ? key : String(def.name);
         const p = dl.dlsym(handle, cstr(name));
         if (p === null) throw new Error(`${soname}: no symbol ${name}`);
         slow = new Deno.UnsafeFnPointer(p as Deno.PointerObject<Deno.ForeignFunction>, def);
       }
-      return (slow.call as (...a: unknown[]) => unknown)(...args);
+      return (slow.call as Fn)(...args);
     };
   }
   return table;
