@@ -18,7 +18,7 @@ import { exitError, OTHER_PROBLEM, PREFIX } from "../errors.ts";
 import { filterEntry, prepareNetworkFilter } from "../filter.ts";
 import { XML_FOOTER_CT, XML_FOOTER_EXP } from "../format/text.ts";
 import { EVENT_STYLE, type RunContext } from "./context.ts";
-import { prognameOf } from "./progname.ts";
+import { prefetchPrognames, prognameOf } from "./progname.ts";
 import { timestampPrefix } from "./timestamp.ts";
 import { expectLine } from "./expect.ts";
 import { MmsgBatch } from "../../netlink/mmsg.ts";
@@ -122,9 +122,16 @@ export async function events(ctx: RunContext, expect: boolean): Promise<never> {
         exitError(OTHER_PROBLEM, `failed to received netlink event: ${strerror(code)}`);
       }
       if (k === 0) break;
+      // Events come one per datagram; the sender's port id is in its header.
+      if (!expect && !(out & O_JSON)) prefetchPrognames(portids(batch, k));
       for (let i = 0; i < k; i++) sock.walk(batch.length(i), onMessage, batch.slot(i), batch.slotView(i));
       if (k < batch.count) break;
     }
     stdout.flush();
   }
+}
+
+/** The nlmsg_pid of the first message of each of the batch's k datagrams. */
+function* portids(batch: MmsgBatch, k: number): Generator<number> {
+  for (let i = 0; i < k; i++) if (batch.length(i) >= 16) yield batch.slotView(i).getUint32(12, true);
 }

@@ -69,7 +69,29 @@ function inodeOf(text: string, portid: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Names looked up for the port ids of the batch being printed, resolved when
+ * the batch arrived: the process behind an event is often short-lived (a
+ * `conntrack -F` exits right after its flush), and printing a batch takes long
+ * enough for it to be gone by the time its event's turn comes.
+ */
+const prefetched = new Map<number, string | undefined>();
+
+/** Resolves the port ids of a batch of events now, before any of them is printed. */
+export function prefetchPrognames(portids: Iterable<number>): void {
+  prefetched.clear();
+  let text: string | undefined;
+  for (const portid of portids) {
+    if (portid === 0 || prefetched.has(portid)) continue;
+    text ??= readTable();
+    if (text === undefined) return;
+    const inode = inodeOf(text, portid);
+    prefetched.set(portid, inode === undefined ? undefined : nameByPortid(portid, inode));
+  }
+}
+
 export function prognameOf(portid: number): string | undefined {
+  if (prefetched.has(portid)) return prefetched.get(portid);
   const cached = table !== undefined && performance.now() - tableAt <= TABLE_TTL_MS;
   let text = cached ? table : readTable();
   if (text === undefined) return undefined;
