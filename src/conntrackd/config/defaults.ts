@@ -45,6 +45,7 @@ export function applyDefaults(d: Draft, file: string, warnings: string[]): Confi
       systemd: g.systemd,
       filter: g.filter,
       commitSteps: DEFAULTS.commitSteps,
+      metrics: g.metrics && { address: g.metrics.address, family: g.metrics.family, port: g.metrics.port },
     },
     sync: d.sync.present ? syncConfig(d, out, startup) : null,
     stats: d.stats.present ? { logFile: d.stats.logFile, syslog: d.stats.syslog } : null,

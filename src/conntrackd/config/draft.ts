@@ -6,6 +6,7 @@ import type {
   ChannelKind,
   FilterConfig,
   HelperInstance,
+  MetricsConfig,
   SyncConfig,
   SyncModeName,
   SyslogFacility,
@@ -29,6 +30,8 @@ export interface Draft {
     scheduler: { type: "RR" | "FIFO" | null; priority: number } | null;
     systemd: boolean;
     filter: FilterConfig;
+    /** ctkit's Metrics clause, with the line it starts on. */
+    metrics: (MetricsConfig & { line: number }) | null;
   };
   /** Settings shared by the Sync block and its Mode blocks (one set in the reference too). */
   sync: Omit<SyncConfig, "mode"> & {
@@ -65,6 +68,7 @@ export function newDraft(): Draft {
       // Debian's 1.4.7 is built with systemd support, which turns this on by default.
       systemd: true,
       filter: { kernelspace: false, protocol: null, address: null, state: null },
+      metrics: null,
     },
     sync: {
       present: false,

@@ -80,6 +80,13 @@ function general(w: Writer, cfg: Config): void {
     }
     w.line(`Systemd ${onOff(g.systemd)}`);
     filter(w, g.filter);
+    const m = g.metrics;
+    if (m) {
+      w.open("Metrics", () => {
+        w.line(`Address ${m.address}`);
+        w.line(`Port ${m.port}`);
+      });
+    }
   });
 }
 

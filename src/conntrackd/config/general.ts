@@ -4,6 +4,7 @@ import type { Cursor } from "./cursor.ts";
 import type { Draft } from "./draft.ts";
 import { parseFilter } from "./filter.ts";
 import { FILENAME_MAXLEN, parseLogFile, parseSyslog } from "./logging.ts";
+import { parseMetrics } from "./metrics.ts";
 
 /** sun_path is 108 bytes including the terminating NUL. */
 const UNIX_PATH_MAX = 108;
@@ -107,6 +108,8 @@ export function parseGeneral(c: Cursor, d: Draft): void {
         parseFilter(c, g.filter);
         return;
       default:
+        // ctkit's Prometheus endpoint (config/metrics.ts); `Metrics` is a plain word to the lexer.
+        if (t.kind === "word" && t.text === "Metrics") return parseMetrics(c, d);
         throw c.unknownClause(t, "the General block");
     }
   });

@@ -81,6 +81,16 @@ export interface GeneralConfig {
   filter: FilterConfig;
   /** Hash buckets committed per main-loop step (not configurable; fixed 8192). */
   commitSteps: number;
+  /** ctkit's `Metrics { … }`: the Prometheus endpoint; null (the default) = none. */
+  metrics: MetricsConfig | null;
+}
+
+/** `General { Metrics { Address A; Port N } }` (ctkit's addition). */
+export interface MetricsConfig {
+  /** The address to listen on, canonical text (IPv6 without brackets). */
+  address: string;
+  family: "ipv4" | "ipv6";
+  port: number;
 }
 
 /** Which sync protocol runs. */
