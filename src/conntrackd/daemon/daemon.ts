@@ -17,6 +17,7 @@ import { LocalServer } from "./local_server.ts";
 import { formatRuntimeStats, RuntimeStats } from "./runtime_stats.ts";
 import { SystemdNotifier } from "./systemd.ts";
 import { startHeapTrimming } from "./heap_trim.ts";
+import { type MetricsServer, startMetrics } from "../metrics/mod.ts";
 import {
   changeToRootDir,
   closeStdin,
@@ -38,6 +39,8 @@ export class Daemon {
   mode: Mode | null = null;
   helpers: HelperMode | null = null;
   private server: LocalServer | null = null;
+  /** ctkit's Prometheus endpoint, with a `Metrics` clause only. */
+  private metrics: MetricsServer | null = null;
   private stopping = false;
   readonly systemd: SystemdNotifier;
 
@@ -55,6 +58,15 @@ export class Daemon {
     } catch {
       log.log("error", "can't open unix socket!");
       return false;
+    }
+    if (config.general.metrics) {
+      try {
+        this.metrics = startMetrics(config.general.metrics, config.general.hashLimit, this);
+      } catch (e) {
+        log.log("error", e instanceof Error ? e.message : String(e));
+        return false;
+      }
+      log.log("notice", `metrics: serving http://${this.metrics.where}/metrics`);
     }
     Deno.addSignalListener("SIGINT", () => this.kill());
     Deno.addSignalListener("SIGTERM", () => this.kill());
@@ -126,6 +138,7 @@ export class Daemon {
     if (!this.stopping) {
       this.stopping = true;
       this.server?.close();
+      this.metrics?.close();
       this.ctnl?.kill();
       this.mode?.kill();
       this.helpers?.kill();

@@ -22,6 +22,7 @@ import {
 import { recordFamily, recordIsRelated, writeCreateFromRecord } from "./commit_request.ts";
 import { putConntrack } from "../../conntrack/encode.ts";
 import type { MessageBuilder } from "../../netlink/builder.ts";
+import { CommitRecord, type CommitTables } from "../metrics/records.ts";
 
 export interface CommitOptions {
   /** CommitTimeout; 0 = estimate from the cached timeout and the age of the entry. */
@@ -41,6 +42,8 @@ export function commitTimeout(cached: number | undefined, lastupdate: number, op
 export class Committer {
   /** True while a commit runs: a second one is refused, and so are cache flushes. */
   running = false;
+  /** The last commit's duration and figures (the Prometheus endpoint reads them). */
+  readonly record = new CommitRecord();
 
   constructor(
     private readonly kernel: KernelTable,
@@ -159,18 +162,20 @@ export class Committer {
   ): Promise<boolean> {
     if (this.running) return false;
     this.running = true;
+    const start = performance.now();
+    const tables: CommitTables = { ct: null, expect: null };
     try {
-      const start = performance.now();
       if (what !== "expect" && ct) {
-        const [ok, fail] = await this.commitConntracks(ct);
+        const [ok, fail] = tables.ct = await this.commitConntracks(ct);
         this.report(ok, fail, "entries", start);
       }
       if (what !== "ct" && exp) {
         const t = performance.now();
-        const [ok, fail] = await this.commitExpects(exp);
+        const [ok, fail] = tables.expect = await this.commitExpects(exp);
         this.report(ok, fail, "expectations", what === "all" ? t : start);
       }
     } finally {
+      this.record.done(start, tables);
       this.running = false;
     }
     return true;

@@ -111,6 +111,7 @@ export class FtfwProtocol implements SyncProtocol {
       if (after(n.seq, range.to)) return true;
       Queue.remove(n);
       this.ctx.txQueue.add(n);
+      this.ctx.tx.counters.resent++;
       return false;
     });
   }
@@ -138,7 +139,10 @@ export class FtfwProtocol implements SyncProtocol {
       if (!before(n.seq, from)) return true;
       Queue.remove(n);
       if (n.kind === "ctl") freeControlNode(n);
-      else this.ctx.txQueue.add(n);
+      else {
+        this.ctx.txQueue.add(n);
+        this.ctx.tx.counters.resent++;
+      }
       return false;
     });
   }
@@ -167,6 +171,7 @@ export class FtfwProtocol implements SyncProtocol {
     }
     if (isNack(h.type, h.flags)) {
       if (before(h.to, h.from)) return MSG_BAD;
+      this.ctx.tx.counters.nackReceived++;
       this.resend({ from: h.from, to: h.to });
       return MSG_CTL;
     }
@@ -214,6 +219,7 @@ export class FtfwProtocol implements SyncProtocol {
             this.ackFromSet = false;
           }
           this.queueControl(F_NACK, expected, h.seq - 1);
+          this.ctx.tx.counters.nackSent++;
           this.window = this.windowSize - 1;
           this.ackFrom = h.seq;
           this.ackFromSet = true;

@@ -9,6 +9,7 @@ import { liftGuard } from "../ha/guard.ts";
 import { type Logger, Reply } from "../modes/mode.ts";
 import { libc } from "../../../ffi/libc.ts";
 import { SOL_NETLINK } from "../../netlink/constants.ts";
+import { haRecord } from "../metrics/records.ts";
 
 export interface HaSteps {
   /** Runs one standard request as the daemon does for a client, writing its text into `reply`. */
@@ -34,6 +35,7 @@ const sleep = (n: number) => new Promise<void>((r) => setTimeout(r, n));
 export async function haRequest(code: number, steps: HaSteps, reply: Reply): Promise<void> {
   const start = performance.now();
   reply.write(`${HA_REPLY_MARKER}\n`);
+  haRecord.begin(code === HA_BACKUP ? "backup" : code === HA_FAULT ? "fault" : "primary");
   if (code === HA_BACKUP || code === HA_FAULT) {
     await run(steps, R.RESET_TIMERS);
     if (code === HA_BACKUP) await run(steps, R.REQUEST_DUMP);
@@ -43,6 +45,7 @@ export async function haRequest(code: number, steps: HaSteps, reply: Reply): Pro
     await primary(code === HA_PRIMARY_GUARDED, steps, reply);
     steps.log.log("notice", `ha: primary transition done in ${ms(start)} ms`);
   }
+  haRecord.end();
   reply.write(`done ${ms(start)}\n`);
 }
 
@@ -59,19 +62,26 @@ async function primary(guarded: boolean, steps: HaSteps, reply: Reply): Promise<
   }
   // The wall-clock time too: the client logs when the state was in the kernel, not when it heard of it.
   reply.write(`commit ${ct} ${exp} ${ms(commitStart)} ${Date.now()}\n`);
+  haRecord.step("commit", performance.now() - commitStart);
   if (guarded) {
     const liftStart = performance.now();
     const errs = await liftGuard();
+    haRecord.step("guard_lift", performance.now() - liftStart);
     for (const e of errs) steps.log.log("error", `ha: cannot lift the guard: ${e}`);
     reply.write(
       errs.length ? `guard-error ${errs.join("; ")}\n` : `guard-lifted ${ms(liftStart)} ${Date.now()}\n`,
     );
   }
+  const flushStart = performance.now();
   await run(steps, R.ALL_FLUSH_CACHE);
+  haRecord.step("flush", performance.now() - flushStart);
   const resyncStart = performance.now();
   await run(steps, R.ALL_RESYNC_MASTER);
+  haRecord.step("resync", performance.now() - resyncStart);
   reply.write(`resync ${ms(resyncStart)}\n`);
+  const bulkStart = performance.now();
   await run(steps, R.SEND_BULK);
+  haRecord.step("bulk_send", performance.now() - bulkStart);
 }
 
 const NETLINK_ADD_MEMBERSHIP = 1;

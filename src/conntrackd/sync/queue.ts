@@ -39,6 +39,11 @@ export function registerQueueStats(q: QueueStatsSource): void {
   registry.unshift(q);
 }
 
+/** The listed queues, newest first, and the control nodes alive (the Prometheus endpoint's view). */
+export function queueStatsView(): { queues: readonly QueueStatsSource[]; allocatedControl: number } {
+  return { queues: registry, allocatedControl };
+}
+
 export function unregisterQueueStats(q: QueueStatsSource): void {
   const i = registry.indexOf(q);
   if (i >= 0) registry.splice(i, 1);

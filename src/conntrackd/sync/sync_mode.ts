@@ -62,6 +62,7 @@ import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
 import { haRequest, type HaSteps, setNewEvents } from "./ha.ts";
 import { catchUpAfterCommit, withoutNewEvents } from "./commit_catchup.ts";
 import { isHaRequest } from "../ha/codes.ts";
+import { type SyncView, syncView } from "../metrics/sync_view.ts";
 
 export interface SyncModeDeps {
   config: Config;
@@ -314,7 +315,11 @@ export class SyncMode implements Mode {
     return {
       recv: (h: MessageHeader) => {
         const r = this.protocol.recv(h);
-        if (r === MSG_DATA || r === MSG_CTL) this.channel.markReceived(index);
+        if (r === MSG_DATA || r === MSG_CTL) {
+          this.channel.markReceived(index);
+          if (r === MSG_DATA) this.tx.counters.dataReceived++;
+          else this.tx.counters.controlReceived++;
+        }
         return r;
       },
       ctRaw: ec === null ? undefined : (h: MessageHeader, buf: Uint8Array, off: number, end: number) => {
@@ -634,6 +639,25 @@ export class SyncMode implements Mode {
         this.protocol.local(code, reply);
     }
     return true;
+  }
+
+  /** What the Prometheus endpoint reads (metrics/sync_view.ts); built on each scrape. */
+  metricsView(): SyncView {
+    const ext = this.external;
+    return syncView({
+      mode: this.sync.mode,
+      expectations: this.expectations,
+      internal: this.internal,
+      bypass: this.internal === null ? this.bypassStats : null,
+      external: ext instanceof ExternalCache ? ext : null,
+      inject: ext instanceof ExternalInject ? ext : null,
+      channel: this.channel,
+      links: this.links,
+      net: this.net,
+      counters: this.tx.counters,
+      commit: this.committer.record,
+      limit: this.deps.config.general.hashLimit,
+    });
   }
 
   /** `-t` fired: flush the kernel table (selectively) and the internal cache. */

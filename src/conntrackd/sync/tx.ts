@@ -15,6 +15,7 @@ import {
   encodeExp,
   setSeq,
 } from "./wire/mod.ts";
+import { SyncCounters } from "../metrics/records.ts";
 
 export class Transmitter {
   private seq = 0;
@@ -22,6 +23,8 @@ export class Transmitter {
   private readonly scratch = new Uint8Array(CT_MSG_MAX);
   private readonly ctOptions: CtEncodeOptions;
   private readonly flat = new FlatCt();
+  /** Messages sent and received, NACKs, resends (the Prometheus endpoint reads them). */
+  readonly counters = new SyncCounters();
 
   constructor(
     private readonly channel: MultiChannel,
@@ -45,6 +48,7 @@ export class Transmitter {
   /** Sends a conntrack message; returns the sequence number it got. */
   ct(type: number, ct: Conntrack, flags = 0): number {
     const len = encodeCt(this.scratch, 0, type, ct, this.ctOptions);
+    this.counters.dataSent++;
     return this.finish(len, flags);
   }
 
@@ -55,17 +59,20 @@ export class Transmitter {
   ctFromRecord(type: number, record: string, flags = 0): number | null {
     if (!readFlatRecord(this.flat, record)) return null;
     const len = encodeFlatCt(this.scratch, 0, type, this.flat, this.ctOptions);
+    this.counters.dataSent++;
     return this.finish(len, flags);
   }
 
   exp(type: number, exp: Expect, flags = 0): number {
     const len = encodeExp(this.scratch, 0, type, exp, { withTimeout: this.withTimeout });
+    this.counters.dataSent++;
     return this.finish(len, flags);
   }
 
   /** A control message (ACK/NACK/RESYNC with a range, ALIVE without). */
   control(flags: number, from = 0, to = 0): number {
     const len = encodeControl(this.scratch, 0, flags, from, to);
+    this.counters.controlSent++;
     return this.finish(len, 0);
   }
 
