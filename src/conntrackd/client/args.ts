@@ -5,6 +5,7 @@
 // collected, not written.
 import * as C from "./codes.ts";
 import { logLine, type LogPriority, logStream, usageText } from "./usage.ts";
+import { jsonRequest } from "./json_codes.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/conntrackd/conntrackd.conf";
 /** The reference keeps at most PATH_MAX - 1 bytes of the -C argument (snprintf into PATH_MAX). */
@@ -26,6 +27,8 @@ export interface DaemonArgs {
   daemonize: boolean;
   /** ctkit's own `--check`: validate the config and print the effective configuration. */
   check: boolean;
+  /** ctkit's own `-o json`: the reply of `-s`/`-i`/`-e` as JSON lines (json_request.ts). */
+  json?: boolean;
   /** Text printed during parsing that did not end the program, in order (warnings, usage + error). */
   output: OutputChunk[];
 }
@@ -48,6 +51,8 @@ export class DaemonArgsExit extends Error {
 
 /** ctkit's addition; any other word starting with `--` is an unknown option, as in the reference. */
 export const CHECK_FLAG = "--check";
+/** ctkit's addition: exactly `-o json` (any other word with `o` second is an unknown option, as before). */
+export const OUTPUT_FLAG = "-o";
 
 type Kind = "unset" | "daemon" | "request";
 
@@ -141,6 +146,7 @@ export function parseDaemonArgs(argv: string[], progname: string): DaemonArgs {
 
   let kind = "unset" as Kind;
   let check = false;
+  let json = false;
   let action: number = C.NO_ACTION;
   let configPath = "";
 
@@ -162,6 +168,20 @@ export function parseDaemonArgs(argv: string[], progname: string): DaemonArgs {
     if (argv[i] === CHECK_FLAG) {
       if (kind === "request") invalid();
       check = true;
+      continue;
+    }
+    if (argv[i] === OUTPUT_FLAG) {
+      const word = argv[++i];
+      if (word !== "json") {
+        log(
+          "ERROR",
+          word === undefined
+            ? "option `-o' needs a format: -o json"
+            : `unknown parameter \`${word}' for option \`-o' (the format is json)`,
+        );
+        fail(1);
+      }
+      json = true;
       continue;
     }
     const ch = switchChar(argv, i);
@@ -265,6 +285,18 @@ export function parseDaemonArgs(argv: string[], progname: string): DaemonArgs {
   }
 
   const path = configPath || DEFAULT_CONFIG_FILE;
+  if (json && !(kind === "request" && jsonRequest(action))) {
+    log(
+      "ERROR",
+      Object.values(XML_OF).includes(action)
+        ? "-o json cannot be combined with -x"
+        : "-o json goes with -s [section], -i [ct|expect] or -e [ct|expect] only",
+    );
+    fail(1);
+  }
+  if (json) {
+    return { mode: "request", configPath: path, requestCode: action, daemonize: false, check, output, json };
+  }
   if (kind === "request") {
     return { mode: "request", configPath: path, requestCode: action, daemonize: false, check, output };
   }

@@ -43,6 +43,10 @@ export async function runClient(args: DaemonArgs, progname: string): Promise<num
   if (args.mode !== "request") throw new Error("runClient handles request, help and version modes only");
   const config = openClientConfig(args.configPath);
   if ("status" in config) return config.status;
+  // Loaded only here: the converters are no part of a plain request's start-up.
+  if (args.json) {
+    return await (await import("./json_request.ts")).runJsonRequest(config.path, args.requestCode!);
+  }
   return await runRequest(config.path, args.requestCode!);
 }
 
