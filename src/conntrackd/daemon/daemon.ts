@@ -107,7 +107,10 @@ export class Daemon {
 
   /** Serves the control socket until the daemon stops. */
   serve(): void {
-    this.server!.serve((code, send) => this.request(code, send), () => this.stats.localReadFailed++);
+    this.server!.serve((code, send) => this.request(code, send), {
+      onReadFailed: () => this.stats.localReadFailed++,
+      onAcceptLog: (prio, message) => this.log.log(prio, message),
+    });
   }
 
   /** local_handler: the core's requests, then the kernel side and the mode; `send` streams long replies. */
