@@ -45,3 +45,13 @@ export const EXP_DUMP_EXT_XML = 48;
  * sent as is.
  */
 export const NO_ACTION = -1;
+
+/**
+ * ctkit's daemon writes this byte into the reply of a commit request (CT_COMMIT,
+ * EXP_COMMIT, ALL_COMMIT) when it starts the commit, and once more when the
+ * commit has run to its end, so that ctkit's client can tell a completed commit
+ * from a daemon that died or gave up half-way (client/commit_status.ts). Both
+ * clients print each received chunk up to its first NUL byte, so the mark shows
+ * in neither output; 1.4.7's daemon sends nothing at all.
+ */
+export const COMMIT_MARK = "\0";

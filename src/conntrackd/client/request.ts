@@ -2,6 +2,7 @@
 // request code as one native-endian 32-bit int, copy the reply to stdout until
 // the daemon closes the connection (a commit holds it open until it is done).
 import { logLine } from "./usage.ts";
+import { commitFailure, CommitReply, isCommitRequest } from "./commit_status.ts";
 
 export const CONNECT_ERROR = "can't connect: is conntrackd running? appropriate permissions?";
 
@@ -28,6 +29,8 @@ async function writeAll(file: { write(p: Uint8Array): Promise<number> }, data: U
  * Sends `code` to the daemon listening on `socketPath` and copies its reply to
  * stdout. Returns the exit status: 0 once connected (whatever the daemon did),
  * 1 with the reference's error line on stderr when connecting or sending fails.
+ * A commit is the exception (1.4.7 exits 0 there too): 1 with an error line
+ * when the reply does not show that the commit completed (commit_status.ts).
  */
 export async function runRequest(socketPath: string, code: number): Promise<number> {
   let conn: Deno.UnixConn;
@@ -44,13 +47,27 @@ export async function runRequest(socketPath: string, code: number): Promise<numb
       await writeAll(Deno.stderr, new TextEncoder().encode(logLine("ERROR", CONNECT_ERROR)));
       return 1;
     }
+    const commit = isCommitRequest(code) ? new CommitReply() : null;
     try {
-      await copyReply(conn);
+      await copyReply(conn, commit);
     } catch (e) {
       // The reference dies of SIGPIPE when stdout goes away (e.g. `| head`);
       // Deno ignores that signal, so end quietly with the status a shell shows.
       if (e instanceof Deno.errors.BrokenPipe) return 128 + 13;
       throw e;
+    }
+    if (commit) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      const failure = await commitFailure(commit, socketPath);
+      if (failure !== null) {
+        await writeAll(
+          Deno.stderr,
+          new TextEncoder().encode(logLine("ERROR", `the commit did not complete: ${failure}`)),
+        );
+        return 1;
+      }
     }
     return 0;
   } finally {
@@ -63,9 +80,9 @@ export async function runRequest(socketPath: string, code: number): Promise<numb
 /**
  * Copies the reply to stdout like the reference's printf("%s", buf) per recv():
  * each received chunk is cut at its first NUL byte. A read error ends the
- * reply like EOF does.
+ * reply like EOF does; `commit`, when given, sees every chunk whole and the error.
  */
-async function copyReply(conn: Deno.UnixConn): Promise<void> {
+async function copyReply(conn: Deno.UnixConn, commit: CommitReply | null): Promise<void> {
   const buf = new Uint8Array(RECV_SIZE);
   const pending = new Uint8Array(FLUSH_AT + RECV_SIZE);
   let used = 0;
@@ -73,10 +90,12 @@ async function copyReply(conn: Deno.UnixConn): Promise<void> {
     let n: number | null;
     try {
       n = await conn.read(buf);
-    } catch {
+    } catch (e) {
+      commit?.failed(e);
       n = null;
     }
     if (n === null || n === 0) break;
+    commit?.see(buf.subarray(0, n));
     const nul = buf.subarray(0, n).indexOf(0);
     const chunk = buf.subarray(0, nul === -1 ? n : nul);
     pending.set(chunk, used);

@@ -8,6 +8,7 @@ import { HA_BACKUP, HA_FAULT, HA_PRIMARY, HA_PRIMARY_GUARDED, HA_REPLY_MARKER } 
 import { installGuard, liftGuard } from "./guard.ts";
 import type { HaLog } from "./log.ts";
 import { requestText } from "./session.ts";
+import { requestCommit } from "../client/commit_status.ts";
 
 export interface HaContext {
   socketPath: string;
@@ -85,8 +86,14 @@ async function primary(ctx: HaContext): Promise<boolean> {
   // A reference conntrackd: it ignored the request; run the standard ones.
   ctx.log.line("the daemon is not ctkit's: running -c, -f, -R, -B");
   const commitStart = performance.now();
-  let ok = (await requestText(ctx.socketPath, R.ALL_COMMIT)) !== null;
-  ctx.log.line(ok ? `commit complete in ${since(commitStart)} ms` : "error: -c failed");
+  // Its -c answers nothing either way: requestCommit tells a completed commit from a daemon that died in it.
+  const failure = await requestCommit(ctx.socketPath, R.ALL_COMMIT);
+  let ok = failure === null;
+  ctx.log.line(
+    ok
+      ? `commit complete in ${since(commitStart)} ms`
+      : `error: -c failed: the commit did not complete: ${failure}`,
+  );
   if (ctx.guard) ok = (await guardStep(ctx, "lift")) && ok;
   for (const [code, flag] of [[R.ALL_FLUSH_CACHE, "-f"], [R.ALL_RESYNC_MASTER, "-R"], [R.SEND_BULK, "-B"]]) {
     if ((await requestText(ctx.socketPath, code as number)) === null) {

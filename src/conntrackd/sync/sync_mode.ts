@@ -454,7 +454,11 @@ export class SyncMode implements Mode {
       : formatCacheStats((this.external as ExternalCache).ct);
   }
 
-  private async commit(what: "ct" | "expect" | "all"): Promise<void> {
+  /**
+   * A commit for a client: `reply` gets R.COMMIT_MARK once the commit starts (sent at once) and
+   * again when it ran to its end, which is how ctkit's client knows it completed.
+   */
+  private async commit(what: "ct" | "expect" | "all", reply: Reply): Promise<void> {
     this.cancelReset();
     const log = this.deps.log;
     log.log(
@@ -465,9 +469,14 @@ export class SyncMode implements Mode {
         ? "committing expectation cache"
         : "committing all external caches",
     );
+    reply.write(R.COMMIT_MARK);
+    await reply.flush();
     // DisableExternalCache: nothing to commit, the entries are in the kernel already.
     const external = this.external;
-    if (!(external instanceof ExternalCache)) return;
+    if (!(external instanceof ExternalCache)) {
+      reply.write(R.COMMIT_MARK);
+      return;
+    }
     const exp = this.expectations ? external.exp : null;
     const fd = this.deps.ctnl.eventFd;
     // The NEW events of the commit's own entries are skipped and a dump catches up (commit_catchup.ts),
@@ -476,11 +485,12 @@ export class SyncMode implements Mode {
     const catchUp = internal !== null && fd !== null && !this.committer.running && !this.haCommitting;
     const run = () => this.committer.run(what, external.ct, exp);
     if (!catchUp) {
-      if (!(await run())) log.log("notice", "commit already in progress, skipping");
+      if (await run()) reply.write(R.COMMIT_MARK);
+      else log.log("notice", "commit already in progress, skipping");
       return;
     }
     try {
-      await withoutNewEvents(fd, this.expectations, run);
+      if (await withoutNewEvents(fd, this.expectations, run)) reply.write(R.COMMIT_MARK);
     } finally {
       // Also after a failed commit: what it did create must reach the internal cache.
       const expectHelpers = this.sync.expectationSync === false ? null : this.sync.expectationSync;
@@ -539,7 +549,7 @@ export class SyncMode implements Mode {
         await this.dumpCt(ext, code === R.CT_DUMP_EXT_XML, reply);
         break;
       case R.CT_COMMIT:
-        await this.commit("ct");
+        await this.commit("ct", reply);
         break;
       case R.RESET_TIMERS:
         if (this.resetTimer === undefined) {
@@ -616,7 +626,7 @@ export class SyncMode implements Mode {
         await this.dumpExp(this.expExternal, true, reply);
         break;
       case R.EXP_COMMIT:
-        if (this.expectations) await this.commit("expect");
+        if (this.expectations) await this.commit("expect", reply);
         break;
       case R.ALL_FLUSH_CACHE:
         if (this.committer.running) {
@@ -633,7 +643,7 @@ export class SyncMode implements Mode {
         }
         break;
       case R.ALL_COMMIT:
-        await this.commit("all");
+        await this.commit("all", reply);
         break;
       default:
         this.protocol.local(code, reply);
