@@ -10,7 +10,7 @@ import {
   loadConfig,
   parseConfig,
 } from "../src/conntrackd/config/mod.ts";
-import { withNetns } from "./lib/netns.ts";
+import { CTKIT, withNetns } from "./lib/netns.ts";
 
 function assertStringIncludes(text: string, part: string): void {
   assert(text.includes(part), `expected ${JSON.stringify(part)} in:\n${text}`);
@@ -29,6 +29,7 @@ function assertThrows(fn: () => unknown, _type: typeof ConfigError): ConfigError
 
 const EXAMPLES = "/usr/share/doc/conntrackd/examples";
 const REFERENCE = "/usr/sbin/conntrackd";
+const CTKIT_CLIENT = [CTKIT, "conntrackd"];
 
 /** Copies every example conntrackd.conf (decompressing .gz ones) into a temp dir. */
 async function exampleConfigs(): Promise<Map<string, string>> {
@@ -296,6 +297,72 @@ Deno.test({
     assertEquals(mismatches, []);
     // The table must exercise both outcomes to mean anything.
     assert(accepted > 20 && rejected > 20, `accepted ${accepted}, rejected ${rejected}`);
+  },
+});
+
+// A known divergence (docs/COMPAT.md): 1.4.7's lexer needs a newline after a `#` comment, so a
+// file whose last line is a comment without one is refused; ctkit accepts it.
+Deno.test({
+  name: "a file ending in a # comment without a final newline: ctkit accepts it, the reference refuses it",
+  ignore: (() => {
+    try {
+      Deno.statSync(REFERENCE);
+      return false;
+    } catch {
+      return true;
+    }
+  })(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ctkit-conf-eof-" });
+    const general = `General {\n\tUNIX { Path ${dir}/nonexistent.ctl }\n}`;
+    // [description, text without its final newline, the line the reference names]
+    const cases: [string, string, number][] = [
+      ["a comment line last", `${general}\n# the end`, 4],
+      ["a comment after the closing brace", `${general} # the end`, 3],
+      ["a bare #", `${general}\n\n#`, 5],
+      ["a comment inside the last block", `General {\n\tUNIX { Path ${dir}/nonexistent.ctl } # path`, 2],
+    ];
+    const CONNECT = /\[ERROR\] can't connect: is conntrackd running\? appropriate permissions\?\n$/;
+    try {
+      await withNetns(1, async (ns) => {
+        for (const [name, text, line] of cases) {
+          const file = `${dir}/eof.conf`;
+          await Deno.writeTextFile(file, text);
+          const unterminated = name === "a comment inside the last block";
+          // ctkit: the comment ends at the end of the file (the block left open is the only error).
+          if (unterminated) {
+            assertStringIncludes(
+              assertThrows(() => parseConfig(text, file), ConfigError).message,
+              "missing '}'",
+            );
+          } else {
+            assertEquals(parseConfig(text, file).general.unix.path, `${dir}/nonexistent.ctl`, name);
+            // The client gets past the configuration to the connection.
+            const ours = await ns.exec([...CTKIT_CLIENT, "-C", file, "-s"]);
+            assertEquals(ours.code, 1, name);
+            assert(CONNECT.test(ours.stderr), `${name}: ctkit: ${ours.stderr}`);
+            assertEquals(ours.stdout, "", name);
+          }
+          // The reference: a syntax error at the comment, exit 1, exactly this line on stderr.
+          const ref = await ns.exec([REFERENCE, "-C", file, "-s"]);
+          assertEquals(ref.code, 1, name);
+          assertEquals(ref.stdout, "", name);
+          assert(
+            new RegExp(
+              String.raw`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d \d{4}\] \(pid=\d+\) ` +
+                String.raw`\[ERROR\] parsing config file in line \(${line}\), symbol '#': syntax error\n$`,
+            ).test(ref.stderr),
+            `${name}: reference: ${JSON.stringify(ref.stderr)}`,
+          );
+          // With the final newline the reference accepts the same file (unless a block is left open).
+          await Deno.writeTextFile(file, `${text}\n`);
+          const fixed = await ns.exec([REFERENCE, "-C", file, "-s"]);
+          assertEquals(CONNECT.test(fixed.stderr), !unterminated, `${name} + newline: ${fixed.stderr}`);
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 
