@@ -107,6 +107,7 @@ export function conntrackLineToJson(line: string): { json: string; unparsed: num
   }
   let status = IPS_SEEN_REPLY;
   let deltaTime = "";
+  const counted = new Set<string>();
   let t = ct.orig;
   let tuples = 0;
   for (; i < words.length; i++) {
@@ -159,8 +160,12 @@ export function conntrackLineToJson(line: string): { json: string; unparsed: num
       case "packets":
       case "bytes": {
         if (!DIGITS.test(value)) return false;
-        const which = t === ct.orig ? "countersOrig" : "countersReply";
-        const c = ct[which] ??= { packets: 0n, bytes: 0n };
+        // A second packets=/bytes= without a reply tuple in between (external entries) is the reply's.
+        if (t === ct.orig && counted.has(key)) t = ct.reply;
+        counted.add(key);
+        const c = t === ct.orig
+          ? (ct.countersOrig ??= { packets: 0n, bytes: 0n })
+          : (ct.countersReply ??= { packets: 0n, bytes: 0n });
         c[key] = BigInt(value);
         return true;
       }
