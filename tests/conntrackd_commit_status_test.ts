@@ -286,8 +286,9 @@ Deno.test({
           await fake.stop();
         }
       };
-      // Like 1.4.7: the HA request is unknown to it (no answer), then -c completes, -f, -R, -B.
-      const ok = await ha((n) => n === 2 ? answerRuntime : closeSilently);
+      // Like 1.4.7: the HA request is unknown to it (no answer, and it still answers -s runtime), then -c
+      // completes (checked with a -s runtime again), -f, -R, -B.
+      const ok = await ha((n) => n === 1 || n === 3 ? answerRuntime : closeSilently);
       assertEquals(ok.code, 0, ok.log);
       assertMatch(
         ok.log,
@@ -295,6 +296,7 @@ Deno.test({
       );
       assertEquals(ok.requests, [
         100,
+        R.STATS_RUNTIME,
         R.ALL_COMMIT,
         R.STATS_RUNTIME,
         R.ALL_FLUSH_CACHE,
@@ -302,14 +304,23 @@ Deno.test({
         R.SEND_BULK,
       ]);
       // The daemon dies in the middle of -c.
-      const died = await ha((n) => n === 0 ? closeSilently : dieDuring);
+      const died = await ha((n) => n === 0 ? closeSilently : n === 1 ? answerRuntime : dieDuring);
       assertEquals(died.code, 1, died.log);
       assert(!died.log.includes("commit complete"), died.log);
       assertMatch(
         died.log,
         /error: -c failed: the commit did not complete: conntrackd went away during the commit/,
       );
-      assertEquals(died.requests, [100, R.ALL_COMMIT]);
+      assertEquals(died.requests, [100, R.STATS_RUNTIME, R.ALL_COMMIT]);
+      // ctkit's daemon dies during the HA request itself (its reply comes at the end): not taken for 1.4.7.
+      const gone = await ha(() => dieDuring);
+      assertEquals(gone.code, 1, gone.log);
+      assert(!gone.log.includes("not ctkit's"), gone.log);
+      assertMatch(
+        gone.log,
+        /error: conntrackd went away during the primary transition: its commit is not known to have completed/,
+      );
+      assertEquals(gone.requests, [100]);
     } finally {
       await ns.destroy();
       await Deno.remove(dir, { recursive: true });

@@ -8,7 +8,7 @@ import { HA_BACKUP, HA_FAULT, HA_PRIMARY, HA_PRIMARY_GUARDED, HA_REPLY_MARKER } 
 import { installGuard, liftGuard } from "./guard.ts";
 import type { HaLog } from "./log.ts";
 import { requestText } from "./session.ts";
-import { requestCommit } from "../client/commit_status.ts";
+import { daemonAnswers, requestCommit } from "../client/commit_status.ts";
 
 export interface HaContext {
   socketPath: string;
@@ -62,6 +62,14 @@ async function primary(ctx: HaContext): Promise<boolean> {
   if (reply === null) {
     ctx.log.line("error: conntrackd is not running: no state to commit");
     // A master that kept the guard would drop every connection it did not see start.
+    if (ctx.guard) await guardStep(ctx, "lift");
+    return false;
+  }
+  // No reply at all: a reference conntrackd ignoring the request, or ctkit's daemon dying in the middle of it.
+  if (reply === "" && !(await daemonAnswers(ctx.socketPath))) {
+    ctx.log.line(
+      "error: conntrackd went away during the primary transition: its commit is not known to have completed",
+    );
     if (ctx.guard) await guardStep(ctx, "lift");
     return false;
   }
