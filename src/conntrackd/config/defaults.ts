@@ -89,5 +89,6 @@ function syncConfig(d: Draft, warnings: string[], startup: string[]): SyncConfig
     errorQueueLength: or(s.errorQueueLength, DEFAULTS.errorQueueLength),
     tcpWindowTracking: s.tcpWindowTracking,
     expectationSync: s.expectationSync,
+    authentication: s.authentication,
   };
 }

@@ -88,6 +88,7 @@ export function newDraft(): Draft {
       errorQueueLength: 0,
       tcpWindowTracking: false,
       expectationSync: false,
+      authentication: null,
     },
     stats: { present: false, logFile: null, syslog: null },
     helper: { present: false, setup: false, types: [] },

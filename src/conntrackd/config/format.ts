@@ -142,6 +142,14 @@ function sync(w: Writer, cfg: Config): void {
       if (Array.isArray(e)) w.open("ExpectationSync", () => e.forEach((n) => w.line(n)));
       else w.line(`ExpectationSync ${onOff(e)}`);
     });
+    const a = s.authentication;
+    if (a) {
+      w.open("Authentication", () => {
+        w.line(`KeyFile ${a.keyFile}`);
+        if (a.nextKeyFile) w.line(`NextKeyFile ${a.nextKeyFile}`);
+        w.line(`Encrypt ${onOff(a.encrypt)}`);
+      });
+    }
   });
 }
 

@@ -1,5 +1,6 @@
 // The `Sync { ... }` block: Mode blocks, dedicated-link channels, Options.
 
+import { parseAuthentication } from "./auth.ts";
 import type { Cursor } from "./cursor.ts";
 import type { Draft } from "./draft.ts";
 import { parseIpv4, parseIpv6 } from "./inet.ts";
@@ -57,6 +58,9 @@ export function parseSync(c: Cursor, d: Draft): void {
     } else if (kw === "Options") {
       c.next();
       parseOptions(c, s);
+    } else if (t.kind === "word" && t.text === "Authentication") {
+      // ctkit's sealed sync records (config/auth.ts); a plain word to the lexer.
+      parseAuthentication(c, d);
     } else {
       throw c.unknownClause(t, "the Sync block");
     }

@@ -150,6 +150,18 @@ export interface SyncConfig {
   tcpWindowTracking: boolean;
   /** Expectation sync: false = off, true = all, string[] = only these helper-name prefixes. */
   expectationSync: boolean | string[];
+  /** ctkit's `Authentication { … }` (sealed sync records); null or absent (the default) = 1.4.7's wire. */
+  authentication?: AuthConfig | null;
+}
+
+/** `Sync { Authentication { KeyFile F; NextKeyFile F; Encrypt on|off } }` (ctkit's addition). */
+export interface AuthConfig {
+  /** The key this node sends with (and accepts). */
+  keyFile: string;
+  /** A second key accepted during a rollover; null when not given. The file may be absent. */
+  nextKeyFile: string | null;
+  /** Encrypt the sync messages too (default off: authenticated, readable). */
+  encrypt: boolean;
 }
 
 /** `Stats { ... }` */
