@@ -6,6 +6,7 @@
 import { clientMain, type DaemonArgs, openClientConfig, writeOutput } from "./client/mod.ts";
 import { runCheck } from "./config/mod.ts";
 import { splitHaCommand } from "./ha/args.ts";
+import { splitReloadKeys } from "./auth/args.ts";
 
 async function onDaemon(args: DaemonArgs): Promise<number> {
   writeOutput(args.output);
@@ -20,5 +21,8 @@ export async function main(argv: string[], progname: string): Promise<number> {
   // ctkit's `[-C FILE] ha …`: keepalived transitions (src/conntrackd/ha/).
   const ha = splitHaCommand(argv);
   if (ha) return await (await import("./ha/mod.ts")).haMain(ha.configPath, ha.rest);
+  // ctkit's `[-C FILE] reload-keys`: the daemon re-reads its Authentication key files.
+  const reload = splitReloadKeys(argv);
+  if (reload) return await (await import("./auth/client.ts")).reloadKeysMain(reload.configPath, reload.rest);
   return await clientMain(argv, progname, { onDaemon });
 }

@@ -21,6 +21,8 @@ export interface ChannelOptions {
   errorQueue?: ErrorQueue;
   /** Monotonic milliseconds; TCP rate-limits reconnects with it. */
   now?: () => number;
+  /** Wraps the opened transport (authenticated sync seals and opens records there). */
+  wrap?: (transport: Transport) => Transport;
 }
 
 export class Channel implements ChannelStatsSource {
@@ -135,11 +137,12 @@ export function openChannel(cfg: ChannelConfig, opts: ChannelOptions = {}): Chan
     const mtu = interfaceMtu(cfg.interface);
     const ifindex = interfaceIndex(cfg.interface);
     if (ifindex === 0) throw new SocketCallError(errno(), "if_nametoindex");
-    const transport = cfg.kind === "udp"
+    const opened = cfg.kind === "udp"
       ? UdpTransport.open(cfg, ifindex)
       : cfg.kind === "multicast"
       ? MulticastTransport.open(cfg, ifindex)
       : TcpTransport.open(cfg, ifindex, opts.now);
+    const transport = opts.wrap ? opts.wrap(opened) : opened;
     const errorQueue = opts.errorQueue ?? new ErrorQueue(DEFAULT_ERROR_QUEUE_LENGTH);
     return new Channel(cfg, ifindex, mtu, transport, errorQueue);
   } catch (e) {

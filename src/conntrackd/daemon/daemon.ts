@@ -75,6 +75,10 @@ export class Daemon {
       const ctnl = this.ctnl = new Ctnl({ config, log, stats: this.stats, filter });
       let mode: Mode;
       try {
+        // ctkit's Authentication clause: loaded only when the Sync section has it.
+        const auth = config.sync?.authentication
+          ? (await import("../auth/mod.ts")).openAuth(config, (prio, msg) => log.log(prio, msg))
+          : null;
         mode = config.stats
           ? new StatsMode({
             hashLimit: config.general.hashLimit,
@@ -83,7 +87,7 @@ export class Daemon {
             get: ctnl.get,
             filter,
           })
-          : new SyncMode({ config, log, stats: this.stats, ctnl, filter });
+          : new SyncMode({ config, log, stats: this.stats, ctnl, filter, auth });
       } catch (e) {
         log.log("error", e instanceof Error ? e.message : String(e));
         log.log("error", "initialization failed");

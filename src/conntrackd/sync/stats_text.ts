@@ -9,8 +9,8 @@ export function formatSyncStats(s: NetworkStats): string {
   return `message tracking:\n${u20(s.malformed)} Malformed msgs ${u20(s.lost)} Lost msgs\n\n`;
 }
 
-/** dump_stats_sync_extended */
-export function formatNetworkStats(s: NetworkStats): string {
+/** dump_stats_sync_extended; `recvExtra`: lines after the receive counters (ctkit's Authentication). */
+export function formatNetworkStats(s: NetworkStats, recvExtra = ""): string {
   return "network statistics:\n" +
     "\trecv:\n" +
     `\t\tMalformed messages:\t${u20(s.malformed)}\n` +
@@ -20,6 +20,7 @@ export function formatNetworkStats(s: NetworkStats): string {
     `\t\tBad message type:\t${u20u32(s.badType)}\n` +
     `\t\tTruncated message:\t${u20u32(s.truncated)}\n` +
     `\t\tBad message size:\t${u20u32(s.badSize)}\n` +
+    recvExtra +
     "\tsend:\n" +
     `\t\tMalformed messages:\t${u20u32(s.sendMalformed)}\n\n` +
     "sequence tracking statistics:\n" +

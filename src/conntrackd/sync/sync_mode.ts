@@ -62,6 +62,8 @@ import { formatNetworkStats, formatSyncStats } from "./stats_text.ts";
 import { haRequest, type HaSteps, setNewEvents } from "./ha.ts";
 import { catchUpAfterCommit, withoutNewEvents } from "./commit_catchup.ts";
 import { isHaRequest } from "../ha/codes.ts";
+import type { AuthContext } from "../auth/context.ts";
+import { AUTH_REPLY_ERROR, AUTH_REPLY_MARKER, AUTH_REPLY_OK, RELOAD_KEYS } from "../auth/codes.ts";
 import { type SyncView, syncView } from "../metrics/sync_view.ts";
 
 export interface SyncModeDeps {
@@ -70,6 +72,8 @@ export interface SyncModeDeps {
   stats: RuntimeStats;
   ctnl: Ctnl;
   filter: CtFilter;
+  /** The Sync section's Authentication (src/conntrackd/auth/), set up by the daemon; none without it. */
+  auth?: AuthContext | null;
 }
 
 const INT_MAX = 0x7fffffff;
@@ -133,8 +137,10 @@ export class SyncMode implements Mode {
     this.populate = this.resync = !bypass;
 
     try {
+      const auth = deps.auth;
       this.channel = MultiChannel.open(sync, {
         log: (prio, msg) => log.log(prio, msg),
+        wrap: auth ? (t) => auth.wrap(t) : undefined,
       });
     } catch (e) {
       rsQueue?.destroy();
@@ -535,6 +541,12 @@ export class SyncMode implements Mode {
       await haRequest(code, this.haSteps(), reply);
       return true;
     }
+    if (code === RELOAD_KEYS) {
+      const r = this.deps.auth?.reload("client request") ??
+        { ok: false, message: "this daemon's Sync section has no Authentication" };
+      reply.write(`${AUTH_REPLY_MARKER}\n${r.ok ? AUTH_REPLY_OK : AUTH_REPLY_ERROR} ${r.message}\n`);
+      return true;
+    }
     const log = this.deps.log;
     if (!COMMITS.has(code)) await this.catchUp;
     const ext = this.ctExternal;
@@ -589,7 +601,7 @@ export class SyncMode implements Mode {
         reply.write(formatSyncStats(this.net));
         break;
       case R.STATS_NETWORK:
-        reply.write(formatNetworkStats(this.net));
+        reply.write(formatNetworkStats(this.net, this.deps.auth?.formatStats()));
         reply.write(this.channel.formatStats());
         break;
       case R.STATS_CACHE:
@@ -689,6 +701,7 @@ export class SyncMode implements Mode {
     }
     this.protocol.kill();
     this.channel.close();
+    this.deps.auth?.close();
     this.links.close();
     unregisterQueueStats(this.channel.errorQueue);
     this.txQueue.destroy();
