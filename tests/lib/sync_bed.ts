@@ -43,7 +43,18 @@ export interface BedSpec {
   general?: string;
   /** Enable connection labels in both namespaces and run conntrack with LABEL_MAP. */
   labels?: boolean;
+  /**
+   * Link 0 runs through a bridge (in a namespace of its own, `bed.wire`) that also joins a third
+   * host, `bed.intruder` (INTRUDER_ADDRESS on INTRUDER_IFACE): someone else on the dedicated link.
+   */
+  intruder?: boolean;
 }
+
+/** The third host's address on link 0 of a bed with `intruder`, and its interface. */
+export const INTRUDER_ADDRESS = "192.168.100.66";
+export const INTRUDER_IFACE = "sx0";
+/** The bridge ports of sides a and b and of the intruder, in `bed.wire`. */
+export const WIRE_PORTS = { a: "pa0", b: "pb0", x: "px0" } as const;
 
 /** Address of side a (1) or b (2) on link i. */
 export function linkAddress(i: number, side: "a" | "b"): string {
@@ -350,6 +361,9 @@ export class SyncBed {
   readonly a: Side;
   readonly b: Side;
   batches = 0;
+  /** With `intruder`: the namespace of link 0's bridge, and the third host's. */
+  wire?: Netns;
+  intruder?: Netns;
 
   private constructor(readonly spec: BedSpec, readonly dir: string, nsA: Netns, nsB: Netns) {
     this.a = new Side(this, "a", nsA);
@@ -371,6 +385,10 @@ export class SyncBed {
       made.push(await Netns.create(`sb${spec.tag}a`));
       made.push(await Netns.create(`sb${spec.tag}b`));
       const bed = new SyncBed(spec, dir, made[0], made[1]);
+      if (spec.intruder) {
+        made.push(bed.wire = await Netns.create(`sb${spec.tag}w`));
+        made.push(bed.intruder = await Netns.create(`sb${spec.tag}x`));
+      }
       await bed.setUp();
       return bed;
     } catch (e) {
@@ -384,21 +402,24 @@ export class SyncBed {
     const spec = this.spec;
     for (let i = 0; i < (spec.links ?? 1); i++) {
       const ia = linkIface(i, "a"), ib = linkIface(i, "b");
-      await sh([
-        "ip",
-        "link",
-        "add",
-        ia,
-        "netns",
-        this.a.ns.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        ib,
-        "netns",
-        this.b.ns.name,
-      ]);
+      if (i === 0 && this.wire && this.intruder) await this.bridgedLink(ia, ib, this.wire, this.intruder);
+      else {
+        await sh([
+          "ip",
+          "link",
+          "add",
+          ia,
+          "netns",
+          this.a.ns.name,
+          "type",
+          "veth",
+          "peer",
+          "name",
+          ib,
+          "netns",
+          this.b.ns.name,
+        ]);
+      }
       for (const s of [this.a, this.b]) {
         const iface = linkIface(i, s.name);
         await s.run(["ip", "addr", "add", `${linkAddress(i, s.name)}/24`, "dev", iface]);
@@ -429,6 +450,41 @@ export class SyncBed {
     await this.b.writeConfig();
   }
 
+  /** Link 0 through a bridge in `wire`, with a port for the intruder's host. */
+  private async bridgedLink(ia: string, ib: string, wire: Netns, x: Netns): Promise<void> {
+    const run = async (ns: Netns, argv: string[]) => {
+      const r = await ns.exec(argv);
+      if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+    };
+    await run(wire, ["ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"]);
+    const ports: [string, string, Netns][] = [
+      [ia, WIRE_PORTS.a, this.a.ns],
+      [ib, WIRE_PORTS.b, this.b.ns],
+      [INTRUDER_IFACE, WIRE_PORTS.x, x],
+    ];
+    for (const [inner, port, ns] of ports) {
+      await sh([
+        "ip",
+        "link",
+        "add",
+        inner,
+        "netns",
+        ns.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        port,
+        "netns",
+        wire.name,
+      ]);
+      await run(wire, ["ip", "link", "set", port, "master", "br0", "up"]);
+    }
+    await run(wire, ["ip", "link", "set", "br0", "up"]);
+    await run(x, ["ip", "addr", "add", `${INTRUDER_ADDRESS}/24`, "dev", INTRUDER_IFACE]);
+    await run(x, ["ip", "link", "set", INTRUDER_IFACE, "up"]);
+  }
+
   /** Starts a daemon on each side (b first: it listens before a sends). */
   async start(implA: Impl, implB: Impl): Promise<void> {
     await Promise.all([this.b.start(implB), this.a.start(implA)]);
@@ -448,6 +504,8 @@ export class SyncBed {
     await Promise.all([this.a.stop(), this.b.stop()]);
     await this.a.ns.destroy();
     await this.b.ns.destroy();
+    await this.wire?.destroy();
+    await this.intruder?.destroy();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 }
