@@ -260,6 +260,7 @@ Deno.test("package: the .deb in a throw-away root (install, tools, unit, remove,
         "licenses/libnetfilter-queue1.copyright",
         "licenses/libnetfilter-cthelper0.copyright",
         "licenses/libnetfilter-cttimeout1.copyright",
+        "licenses/libsodium23.copyright",
       ]
     ) assert(docs.includes(f), `/usr/share/doc/ctkit/${f} is missing`);
     for (const f of ["keepalived-notify", "keepalived-notify-fifo"]) {

@@ -3,8 +3,8 @@
 # nfct) rebuilt in TypeScript, packaged as one file. Copy it anywhere, link it as
 # conntrack, conntrackd and nfct; `ctkit --help` tells more.
 #
-# GPL-2.0-or-later. The file carries the Deno runtime (MIT) and the netfilter C
-# libraries (GPL-2.0-or-later, libmnl LGPL-2.1-or-later) taken from Debian's
+# GPL-2.0-or-later. The file carries the Deno runtime (MIT), the netfilter C
+# libraries (GPL-2.0-or-later, libmnl LGPL-2.1-or-later) and libsodium (ISC) taken from Debian's
 # packages; their licences are in LICENSES/ of the unpacked runtime.
 #
 # What follows this shell preamble is a gzip'ed tar archive: the runtime, the
