@@ -1,8 +1,9 @@
 // Side-by-side benchmark of the conntrackd daemon: the reference 1.4.7 (C) and
 // `ctkit conntrackd`, each case in fresh network namespaces, the two daemons
 // alternating run by run. Figures are medians with the range of all runs.
-//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate]
+//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate,scrape]
 //                            [--bursts 50000,100000,200000] [--rates 25000,50000,100000,150000,200000]
+//                            [--scrape-ms 100]
 //                            [--pairs ref->ref,ctkit->ctkit,ref->ctkit,ctkit->ref]
 //                            [--buffer BYTES] [--markdown] [--raw FILE] [--binary PATH]
 // Every daemon runs in console mode inside a namespace created here; client
@@ -11,7 +12,8 @@
 // Cases: events (Stats mode, bursts of N new entries at full speed), paced (the
 // same at fixed rates), cache (RSS, -i, -R with ENTRIES cached flows), sync
 // (FTFW/UDP replication of ENTRIES new flows, then -c on the receiver), replicate (sync
-// without the commit).
+// without the commit), scrape (ctkit only: the events case's bursts with the Prometheus endpoint
+// off, on but idle, and scraped every --scrape-ms from inside the namespace; issue 15).
 // Environment: CTKIT_BIN (the ctkit executable, default scripts/ctkit; --binary PATH sets it),
 // CTKIT_BENCH_DAEMON (ctkit's whole daemon command instead, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
@@ -32,6 +34,8 @@ const BURSTS = nums(opt("--bursts", "50000,100000,200000"));
 const RATES = nums(opt("--rates", "25000,50000,100000,150000,200000"));
 /** Event socket buffer of the Stats-mode cases (NetlinkBufferSize = MaxGrowth: no growth). */
 const BUFFER = Number(opt("--buffer", "2097152"));
+/** The scrape case: one GET /metrics this often during a burst. */
+const SCRAPE_MS = Number(opt("--scrape-ms", "100"));
 const MARKDOWN = args.includes("--markdown");
 const RAW = opt("--raw", "");
 const TMP = Deno.makeTempDirSync({ prefix: "ctkit-bench-ctd-" });
@@ -292,10 +296,21 @@ class Daemon {
     readonly conf: string,
     readonly dir: string,
     private readonly child: Deno.ChildProcess,
+    /** The client of request(): the reference's, unless the config has ctkit's Metrics clause. */
+    private readonly client = CLIENT,
   ) {}
 
-  /** Starts `impl` in console mode in ns with the config `text`; resolves once it answers `-s`. */
-  static async start(impl: Impl, ns: Ns, name: string, text: (dir: string) => string): Promise<Daemon> {
+  /**
+   * Starts `impl` in console mode in ns with the config `text`; resolves once it answers `-s`.
+   * `client` runs the requests (ctkit's for a config the reference's client does not read).
+   */
+  static async start(
+    impl: Impl,
+    ns: Ns,
+    name: string,
+    text: (dir: string) => string,
+    client = CLIENT,
+  ): Promise<Daemon> {
     const dir = `${TMP}/${ns.name}-${name}`;
     Deno.mkdirSync(dir, { recursive: true });
     const conf = `${dir}/conntrackd.conf`;
@@ -306,7 +321,7 @@ class Daemon {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    const d = new Daemon(impl, ns, conf, dir, child);
+    const d = new Daemon(impl, ns, conf, dir, child, client);
     liveDaemons.add(d);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -324,7 +339,7 @@ class Daemon {
 
   /** A client request (reference client) with stdout to /dev/null when `quiet`; timed. */
   request(...flags: string[]): Promise<Result> {
-    return this.ns.sh(`exec ${CLIENT} -C ${this.conf} ${flags.join(" ")}`);
+    return this.ns.sh(`exec ${this.client} -C ${this.conf} ${flags.join(" ")}`);
   }
 
   async timed(flags: string, client = CLIENT): Promise<number> {
@@ -405,11 +420,12 @@ function general(dir: string, extra: string): string {
 }
 
 /** Stats mode; the event buffer is fixed at `buffer` bytes (no growth) and overruns are not resynced. */
-function statsConfig(buffer: number): (dir: string) => string {
+function statsConfig(buffer: number, metrics = false): (dir: string) => string {
   return (dir) =>
     general(
       dir,
-      `\tNetlinkBufferSize ${buffer}\n\tNetlinkBufferSizeMaxGrowth ${buffer}\n\tNetlinkOverrunResync off\n`,
+      `\tNetlinkBufferSize ${buffer}\n\tNetlinkBufferSizeMaxGrowth ${buffer}\n\tNetlinkOverrunResync off\n` +
+        (metrics ? "\tMetrics {\n\t\tAddress 127.0.0.1\n\t\tPort 9595\n\t}\n" : ""),
     ) + `Stats {\n\tLogFile ${dir}/flows\n\tSyslog off\n}\n`;
 }
 
@@ -498,6 +514,131 @@ async function eventBurst(impl: Impl, n: number, rate: number): Promise<void> {
         }/s`,
       );
     } finally {
+      await d.stop();
+    }
+  } finally {
+    await ns.destroy();
+  }
+}
+
+// The scraper: GET /metrics every `ms` over one kept-alive connection (as Prometheus does), from
+// inside the namespace, until SIGTERM; prints the count, the failures and the latencies.
+const SCRAPER = `
+import http.client, signal, sys, time
+ms = float(sys.argv[1]) / 1000
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+conn = http.client.HTTPConnection("127.0.0.1", 9595, timeout=5)
+lat, errors, size = [], 0, 0
+sys.stdout.write("ready\\n")
+sys.stdout.flush()
+nxt = time.monotonic()
+while not stop:
+    t = time.monotonic()
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            errors += 1
+        size = len(body)
+        lat.append(time.monotonic() - t)
+    except Exception:
+        errors += 1
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", 9595, timeout=5)
+    nxt += ms
+    time.sleep(max(0, nxt - time.monotonic()))
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+print(len(lat), errors, size, f"{q(0.5):.3f}", f"{q(0.99):.3f}", f"{(lat[-1] * 1000 if lat else 0):.3f}")
+`;
+
+/** Variants of the scrape case: the endpoint off, on and idle, on and scraped. */
+type ScrapeVariant = "no endpoint" | "endpoint, idle" | "scraped";
+
+/** A ctkit Stats-mode event burst of n with the Prometheus endpoint as `variant` says. */
+async function scrapeBurst(variant: ScrapeVariant, n: number): Promise<void> {
+  const ns = await Ns.create();
+  const col = variant === "scraped" ? `scraped every ${SCRAPE_MS} ms` : variant;
+  try {
+    // ctkit's client for all three (the reference's refuses the Metrics clause)
+    const d = await Daemon.start(
+      "ctkit",
+      ns,
+      "ctkit",
+      statsConfig(BUFFER, variant !== "no endpoint"),
+      `${ctkitBin()} conntrackd`,
+    );
+    let scraper: Deno.ChildProcess | null = null;
+    let reader: ReadableStreamDefaultReader<string> | null = null;
+    try {
+      if (variant === "scraped") {
+        scraper = new Deno.Command("ip", {
+          args: ns.argv(["python3", "-c", SCRAPER, String(SCRAPE_MS)]).slice(1),
+          stdin: "null",
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        reader = scraper.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        const first = await reader.read();
+        if (!first.value?.includes("ready")) throw new Error("scraper did not start");
+      }
+      await sleep(300);
+      let t0 = 0;
+      const cpu0 = d.cpuMs();
+      const sendMs = await generate(ns, n, 0, (t) => t0 = t);
+      let rt = await d.runtime();
+      const end = await waitUntil(
+        async () => {
+          rt = await d.runtime();
+          return { done: rt.received >= n, progress: rt.received };
+        },
+        50,
+        600,
+      );
+      const secs = Math.max(end.at - t0 - 50, sendMs) / 1000;
+      const cpu = d.cpuMs() - cpu0;
+      const row = `scrape ${n}`;
+      record(`${row}: events received`, col, rt.received);
+      record(`${row}: netlink overruns`, col, rt.overrun);
+      record(`${row}: events/s taken`, col, rt.received / secs);
+      record(`${row}: daemon CPU µs per event`, col, cpu * 1000 / rt.received);
+      let note = "";
+      if (scraper && reader) {
+        scraper.kill("SIGTERM");
+        let text = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+        }
+        await scraper.status;
+        const [count, errors, size, p50, p99, max] = text.trim().split(" ").map(Number);
+        record(`${row}: scrapes during the burst and its wait`, col, count);
+        record(`${row}: scrape errors`, col, errors);
+        record(`${row}: scrape latency p50 (ms)`, col, p50);
+        record(`${row}: scrape latency p99 (ms)`, col, p99);
+        record(`${row}: scrape latency max (ms)`, col, max);
+        record(`${row}: exposition size (bytes)`, col, size);
+        scraper = null;
+        note = `, ${count} scrapes (${errors} failed), latency p50 ${p50} ms, max ${max} ms`;
+      }
+      log(
+        `${row} ${col}: ${rt.received} received, ${rt.overrun} overruns, ${
+          (rt.received / secs).toFixed(0)
+        }/s${note}`,
+      );
+    } finally {
+      if (scraper) {
+        try {
+          scraper.kill("SIGKILL");
+        } catch { /* gone */ }
+        await scraper.status;
+      }
       await d.stop();
     }
   } finally {
@@ -699,6 +840,17 @@ function report(): void {
       ),
     );
   }
+  if (CASES.has("scrape")) {
+    lines.push(
+      ...table(
+        `ctkit in Stats mode, NetlinkBufferSize = MaxGrowth = ${BUFFER} bytes, no overrun resync: event bursts ` +
+          `with the Prometheus endpoint off, on but idle, and scraped every ${SCRAPE_MS} ms from inside the namespace`,
+        rows("scrape"),
+        ["no endpoint", "endpoint, idle", `scraped every ${SCRAPE_MS} ms`],
+        ["no endpoint", `scraped every ${SCRAPE_MS} ms`],
+      ),
+    );
+  }
   if (CASES.has("cache")) {
     lines.push(
       ...table(
@@ -750,6 +902,15 @@ async function main(): Promise<void> {
   if (CASES.has("paced")) {
     for (const rate of RATES) {
       for (let i = 0; i < RUNS; i++) await alternate(i, (impl) => eventBurst(impl, ENTRIES, rate));
+    }
+  }
+  if (CASES.has("scrape")) {
+    const variants: ScrapeVariant[] = ["no endpoint", "endpoint, idle", "scraped"];
+    for (const n of BURSTS) {
+      for (let i = 0; i < RUNS; i++) {
+        // rotate which variant goes first
+        for (let k = 0; k < variants.length; k++) await scrapeBurst(variants[(i + k) % variants.length], n);
+      }
     }
   }
   if (CASES.has("cache")) {
