@@ -464,15 +464,24 @@ if (!havePrometheus) {
 // ---------------------------------------------------------------------------------------------
 // a real Prometheus
 
-/** The README's alert expressions (kept identical: tests/conntrackd_metrics_test.ts evaluates them). */
-export const ALERTS = {
-  externalBehind: 'conntrackd_cache_entries{cache="external",table="ct"}\n' +
-    '  < on (cluster, peer) group_left 0.99 * label_replace(conntrackd_cache_entries{cache="internal",table="ct"}, ' +
-    '"peer", "$1", "node", "(.*)")',
-  linkDown: "conntrackd_link_up == 0",
-  resends: "rate(conntrackd_sync_resent_messages_total[2m])\n" +
-    '  > ignoring (direction, kind) 0.01 * rate(conntrackd_sync_messages_total{direction="sent",kind="data"}[2m])',
-};
+/**
+ * The README's three alerts ("Three alerts"), read from it, with their 5-minute rate windows
+ * shortened to 2 minutes for a test that lasts seconds.
+ */
+function readmeAlerts(): Record<"externalBehind" | "linkDown" | "resends", string> {
+  const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+  const expr = (alert: string) => {
+    const m = new RegExp(`- alert: ${alert}\\n\\s+expr: (\\|\\n((?:\\s{10}.*\\n)+)|(.*)\\n)`).exec(readme);
+    if (!m) throw new Error(`README.md has no alert ${alert}`);
+    return (m[2] ?? m[3]).replaceAll("[5m]", "[2m]").trim();
+  };
+  return {
+    externalBehind: expr("ConntrackdExternalCacheBehind"),
+    linkDown: expr("ConntrackdLinkDown"),
+    resends: expr("ConntrackdResendsGrowing"),
+  };
+}
+const ALERTS = readmeAlerts();
 
 /** Runs an instant query over Prometheus's HTTP API from inside `ns`: the result's samples. */
 async function query(
