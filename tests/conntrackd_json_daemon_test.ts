@@ -10,7 +10,7 @@
 //     (blocks and member names) as that conversion, nothing unparsed, and for
 //     the dumps the same flows;
 // and the shapes are the same whichever daemon answered.
-import { deepStrictEqual as assertEquals } from "node:assert";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert";
 import {
   type BedSpec,
   type Impl,
@@ -234,6 +234,99 @@ async function run(setup: Setup, impl: Impl, index: number): Promise<{ failures:
   });
   return { failures, shapes };
 }
+
+/**
+ * ctkit's daemons with sync Authentication (issue 14: the reference has none): `-s network` gains
+ * lines under `recv:` that the converter knows only by their labels.
+ */
+Deno.test({
+  name: "conntrackd -s network -o json with ctkit's sync Authentication: the extra counters by their labels",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await warmCtkit();
+    await withBed({ tag: "jauth", mode: "FTFW", kind: "udp", port: 3798 }, async (bed) => {
+      const key = `${bed.dir}/sync.key`;
+      await Deno.writeFile(key, crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+      const children: Deno.ChildProcess[] = [];
+      try {
+        for (const s of [bed.a, bed.b]) {
+          const text = await Deno.readTextFile(s.conf);
+          await Deno.writeTextFile(
+            s.conf,
+            text.replace(/\}\n$/, `\tAuthentication {\n\t\tKeyFile ${key}\n\t}\n}\n`),
+          );
+          await Deno.mkdir(`${bed.dir}/state-${s.name}`);
+          // the daemon keeps its replay state in CTKIT_STATE_DIR: the bed's dir, not /var/lib/ctkit
+          children.push(
+            new Deno.Command("ip", {
+              args: [
+                "netns",
+                "exec",
+                s.ns.name,
+                "env",
+                `CTKIT_STATE_DIR=${bed.dir}/state-${s.name}`,
+                "sh",
+                "-c",
+                `exec ${CTKIT} conntrackd -C "$0" >>"$1" 2>&1`,
+                s.conf,
+                s.consoleFile,
+              ],
+              stdin: "null",
+              stdout: "null",
+              stderr: "null",
+            }).spawn(),
+          );
+        }
+        for (const s of [bed.a, bed.b]) {
+          const up = async () => (await Deno.lstat(s.socket).catch(() => null))?.isSocket === true;
+          if ((await pollUntil(up, 30_000, 50)) < 0) throw new Error(`side ${s.name} did not start`);
+        }
+        await bed.a.conntrackEach(FLOWS);
+        const synced = async () =>
+          lines((await client(bed.b, ["-e"], "ctkit")).stdout).length >= FLOWS.length;
+        if ((await pollUntil(synced, 10_000, 150)) < 0) throw new Error("the flows were not synced");
+        for (const s of [bed.a, bed.b]) {
+          const text = (await client(s, ["-s", "network"], "ctkit")).stdout;
+          const local = statsToJson("network", text);
+          assertEquals(local.unparsed, 0, text);
+          assertEquals(jsonNumbers(local.lines), textNumbers(text), text);
+          const out = await client(s, ["-s", "network", "-o", "json"], "ctkit");
+          assertEquals(out.stderr, "");
+          const network = JSON.parse(lines(out.stdout)[0]);
+          assertEquals(Object.keys(network.recv), [
+            "malformed",
+            "wrong_version",
+            "malformed_header",
+            "malformed_payload",
+            "bad_type",
+            "truncated",
+            "bad_size",
+            ...Object.keys(network.recv).slice(7),
+          ]);
+          // whatever the lines are called, each is a counter of the recv group, none is dropped
+          const extra = text.split("\tsend:")[0].split("Bad message size:")[1].split("\n").slice(1)
+            .filter((l) => l.trim());
+          assert(extra.length > 0, `no Authentication lines in:\n${text}`);
+          assertEquals(Object.keys(network.recv).length, 7 + extra.length, `${text}\n${out.stdout}`);
+        }
+      } finally {
+        for (const c of children) {
+          try {
+            c.kill("SIGTERM");
+          } catch { /* gone */ }
+        }
+        for (const c of children) await Promise.race([c.status, new Promise((r) => setTimeout(r, 5000))]);
+        for (const c of children) {
+          try {
+            c.kill("SIGKILL");
+          } catch { /* gone */ }
+          await c.status;
+        }
+      }
+    });
+  },
+});
 
 Deno.test({
   name: "conntrackd -o json against the reference daemon and ctkit's, every mode and section",
