@@ -1,7 +1,7 @@
 // Side-by-side benchmark of the conntrackd daemon: the reference 1.4.7 (C) and
 // `ctkit conntrackd`, each case in fresh network namespaces, the two daemons
 // alternating run by run. Figures are medians with the range of all runs.
-//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate,scrape]
+//   scripts/bench-conntrackd [--entries N] [--runs R] [--cases events,paced,cache,sync,replicate,scrape,auth]
 //                            [--bursts 50000,100000,200000] [--rates 25000,50000,100000,150000,200000]
 //                            [--scrape-ms 100]
 //                            [--pairs ref->ref,ctkit->ctkit,ref->ctkit,ctkit->ref]
@@ -13,7 +13,9 @@
 // same at fixed rates), cache (RSS, -i, -R with ENTRIES cached flows), sync
 // (FTFW/UDP replication of ENTRIES new flows, then -c on the receiver), replicate (sync
 // without the commit), scrape (ctkit only: the events case's bursts with the Prometheus endpoint
-// off, on but idle, and scraped every --scrape-ms from inside the namespace; issue 15).
+// off, on but idle, and scraped every --scrape-ms from inside the namespace; issue 15), auth (replicate
+// ref->ref and ctkit->ctkit against ctkit->ctkit with the Sync section's Authentication, authenticated
+// only and encrypted; issue 14).
 // Environment: CTKIT_BIN (the ctkit executable, default scripts/ctkit; --binary PATH sets it),
 // CTKIT_BENCH_DAEMON (ctkit's whole daemon command instead, e.g. for profiling),
 // CTKIT_BENCH_ONLY=ref|ctkit, CTKIT_BENCH_TRACE=1 (log the waits' progress and
@@ -429,13 +431,36 @@ function statsConfig(buffer: number, metrics = false): (dir: string) => string {
     ) + `Stats {\n\tLogFile ${dir}/flows\n\tSyslog off\n}\n`;
 }
 
-/** FTFW over UDP on the veth, the buffers of Debian's FTFW example configuration. */
-function syncConfig(local: string, peer: string, iface: string): (dir: string) => string {
+/** FTFW over UDP on the veth, the buffers of Debian's FTFW example configuration; `auth`: ctkit's clause. */
+function syncConfig(local: string, peer: string, iface: string, auth?: AuthVariant): (dir: string) => string {
+  const clause = auth
+    ? `\tAuthentication {\n\t\tKeyFile ${authKey()}\n\t\tEncrypt ${auth.encrypt ? "on" : "off"}\n\t}\n`
+    : "";
   return (dir) =>
     general(dir, "\tNetlinkBufferSize 2097152\n\tNetlinkBufferSizeMaxGrowth 8388608\n") +
     `Sync {\n\tMode FTFW {\n\t}\n\tUDP {\n\t\tIPv4_address ${local}\n\t\tIPv4_Destination_Address ${peer}\n` +
     `\t\tPort 3780\n\t\tInterface ${iface}\n\t\tSndSocketBuffer 1249280\n\t\tRcvSocketBuffer 1249280\n` +
-    `\t\tChecksum on\n\t}\n}\n`;
+    `\t\tChecksum on\n\t}\n${clause}}\n`;
+}
+
+/** The auth case's ctkit variants: the column name and whether the records are encrypted. */
+interface AuthVariant {
+  column: string;
+  encrypt: boolean;
+}
+
+/** The auth case's columns, in the order of the table. */
+const AUTH_COLUMNS = ["ref->ref", "ctkit->ctkit", "ctkit auth", "ctkit auth+encrypt"];
+
+let keyFile: string | undefined;
+/** One key file for every authenticated daemon of the run (root-only); their state files beside it. */
+function authKey(): string {
+  if (keyFile) return keyFile;
+  keyFile = `${TMP}/sync.key`;
+  Deno.writeFileSync(keyFile, crypto.getRandomValues(new Uint8Array(32)), { mode: 0o600 });
+  Deno.chmodSync(keyFile, 0o600);
+  Deno.env.set("CTKIT_STATE_DIR", `${TMP}/state`);
+  return keyFile;
 }
 
 /** Polls `probe` every `every` ms until it returns true; false once nothing changed for `idleMs`. */
@@ -464,6 +489,10 @@ async function waitUntil(
 const samples = new Map<string, Map<string, number[]>>();
 
 function record(row: string, who: string, v: number): void {
+  recordRow(row, who, v);
+}
+
+function recordRow(row: string, who: string, v: number): void {
   let r = samples.get(row);
   if (!r) samples.set(row, r = new Map());
   let s = r.get(who);
@@ -691,16 +720,40 @@ async function cachedFlows(impl: Impl): Promise<void> {
   }
 }
 
-/** FTFW/UDP from `tx` (namespace a) to `rx` (b): replication of ENTRIES new flows, then commit on b. */
-async function syncPair(tx: Impl, rx: Impl, commit: boolean): Promise<void> {
-  const pair = `${tx}->${rx}`;
+/**
+ * FTFW/UDP from `tx` (namespace a) to `rx` (b): replication of ENTRIES new flows, then commit on b.
+ * With `auth` (the auth case) both are ctkit with the Authentication clause; its rows start with "auth ".
+ */
+async function syncPair(
+  tx: Impl,
+  rx: Impl,
+  commit: boolean,
+  opts: { auth?: AuthVariant; rows?: string } = {},
+): Promise<void> {
+  const auth = opts.auth;
+  const pair = auth?.column ?? `${tx}->${rx}`;
+  const record = (row: string, who: string, v: number) => recordRow(`${opts.rows ?? ""}${row}`, who, v);
   const a = await Ns.create(), b = await Ns.create();
   const ds: Daemon[] = [];
+  // the reference's client refuses the Authentication clause
+  const requests = auth ? `${ctkitBin()} conntrackd` : CLIENT;
   try {
     await vethPair(a, b);
-    const dr = await Daemon.start(rx, b, `rx-${rx}`, syncConfig("10.78.0.2", "10.78.0.1", "ctkB"));
+    const dr = await Daemon.start(
+      rx,
+      b,
+      `rx-${rx}`,
+      syncConfig("10.78.0.2", "10.78.0.1", "ctkB", auth),
+      requests,
+    );
     ds.push(dr);
-    const dt = await Daemon.start(tx, a, `tx-${tx}`, syncConfig("10.78.0.1", "10.78.0.2", "ctkA"));
+    const dt = await Daemon.start(
+      tx,
+      a,
+      `tx-${tx}`,
+      syncConfig("10.78.0.1", "10.78.0.2", "ctkA", auth),
+      requests,
+    );
     ds.push(dt);
     await sleep(500);
     const cpu0 = [dt.cpuMs(), dr.cpuMs()];
@@ -796,25 +849,32 @@ function cell(xs: number[] | undefined): string {
   return m + range + (fails ? ` [${fails} of ${xs.length} never done]` : "");
 }
 
-function table(title: string, rows: string[], cols: string[], ratio?: [string, string]): string[] {
+function table(
+  title: string,
+  rows: string[],
+  cols: string[],
+  ratio?: [string, string] | [string, string][],
+): string[] {
   const out: string[] = [];
-  const head = ["case", ...cols, ...(ratio ? ["ratio"] : [])];
+  const ratios: [string, string][] = !ratio
+    ? []
+    : typeof ratio[0] === "string"
+    ? [ratio as [string, string]]
+    : ratio as [string, string][];
+  const head = ["case", ...cols, ...ratios.map((r) => ratios.length > 1 ? `${r[1]} / ${r[0]}` : "ratio")];
   if (MARKDOWN) {
     out.push(
       `${title}`,
       "",
       `| ${head.join(" | ")} |`,
-      `|---|${cols.map(() => "---:").join("|")}|${ratio ? "---:|" : ""}`,
+      `|---|${cols.map(() => "---:").join("|")}|${ratios.map(() => "---:|").join("")}`,
     );
   } else out.push(title, head.join("\t"));
   for (const row of rows) {
     const r = samples.get(row);
     if (!r) continue;
     const cells = [row, ...cols.map((c) => cell(r.get(c)))];
-    if (ratio) {
-      const a = median(r.get(ratio[0]) ?? []), b = median(r.get(ratio[1]) ?? []);
-      cells.push(fmt(b / a));
-    }
+    for (const [x, y] of ratios) cells.push(fmt(median(r.get(y) ?? []) / median(r.get(x) ?? [])));
     out.push(MARKDOWN ? `| ${cells.join(" | ")} |` : cells.join("\t"));
   }
   out.push("");
@@ -871,6 +931,18 @@ function report(): void {
       ),
     );
   }
+  if (CASES.has("auth")) {
+    lines.push(
+      ...table(
+        `FTFW over UDP on a veth, ${ENTRIES} new flows created on the sender by one \`conntrack -R\`: ` +
+          "ctkit->ctkit with the Sync section's Authentication (authenticated; encrypted) against without, " +
+          "and the reference (ratios: each authenticated column over ctkit->ctkit)",
+        rows("auth "),
+        AUTH_COLUMNS,
+        [["ctkit->ctkit", "ctkit auth"], ["ctkit->ctkit", "ctkit auth+encrypt"]],
+      ),
+    );
+  }
   if (CASES.has("sync") || CASES.has("replicate")) {
     lines.push(
       ...table(
@@ -915,6 +987,23 @@ async function main(): Promise<void> {
   }
   if (CASES.has("cache")) {
     for (let i = 0; i < RUNS; i++) await alternate(i, cachedFlows);
+  }
+  if (CASES.has("auth")) {
+    // ref->ref, ctkit->ctkit, authenticated, encrypted: the order rotates from run to run
+    const variants: (() => Promise<void>)[] = [
+      () => syncPair("ref", "ref", false, { rows: "auth " }),
+      () => syncPair("ctkit", "ctkit", false, { rows: "auth " }),
+      () =>
+        syncPair("ctkit", "ctkit", false, { rows: "auth ", auth: { column: "ctkit auth", encrypt: false } }),
+      () =>
+        syncPair("ctkit", "ctkit", false, {
+          rows: "auth ",
+          auth: { column: "ctkit auth+encrypt", encrypt: true },
+        }),
+    ];
+    for (let i = 0; i < RUNS; i++) {
+      for (let k = 0; k < variants.length; k++) await variants[(i + k) % variants.length]();
+    }
   }
   if (CASES.has("sync") || CASES.has("replicate")) {
     const commit = CASES.has("sync");
