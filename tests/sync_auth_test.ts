@@ -108,13 +108,17 @@ async function startPair(bed: SyncBed, auth: boolean, encrypt = false): Promise<
   return key;
 }
 
-/** Sends `signal` to side's daemon (found by its config file on the command line). */
-async function signalDaemon(side: Side, signal: Deno.Signal): Promise<void> {
+/** The pid of side's daemon (found by its config file on the command line). */
+async function daemonPid(side: Side): Promise<number> {
   const out = await new Deno.Command("pgrep", { args: ["-f", `conntrackd -C ${side.conf}`], stdout: "piped" })
     .output();
   const pids = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
   if (pids.length !== 1) throw new Error(`daemon of side ${side.name}: pids ${pids.join(",")}`);
-  Deno.kill(pids[0], signal);
+  return pids[0];
+}
+
+async function signalDaemon(side: Side, signal: Deno.Signal): Promise<void> {
+  Deno.kill(await daemonPid(side), signal);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,6 +744,7 @@ for (
         }
         const ns = await network(bed.b);
         assertEquals([ns["Malformed messages"], ns["Not authenticated"], ns["Replayed"]], [0, 0, 0]);
+        assert((await Deno.readTextFile(`/proc/${await daemonPid(bed.b)}/maps`)).includes("libsodium"));
       } catch (e) {
         throw new Error(`${e}\n${await bed.logs()}`);
       }
@@ -841,23 +846,28 @@ authTest(
   },
 );
 
-authTest("reload-keys against a daemon without Authentication and against conntrackd 1.4.7", async () => {
-  await warmCtkit();
-  await withBed(spec("NOTRACK"), async (bed) => {
-    try {
-      await startBoth(bed, "ref", "ctkit");
-      let r = await bed.a.run([CTKIT, "conntrackd", "-C", bed.a.conf, "reload-keys"], { allowFail: true });
-      assertEquals(r.code, 1);
-      assert(r.stderr.includes("does not know it (conntrackd 1.4.7"), r.stderr);
-      r = await bed.b.run([CTKIT, "conntrackd", "-C", bed.b.conf, "reload-keys"], { allowFail: true });
-      assertEquals(r.code, 1);
-      assert(r.stderr.includes("has no Authentication"), r.stderr);
-      // without the clause the link carries 1.4.7's bytes: the pair syncs both ways
-      assert(await syncs(bed.a, bed.b, 81));
-      assert(await syncs(bed.b, bed.a, 82));
-      assert(!(await bed.b.request(["-s", "network"], "ctkit")).includes("Not authenticated"));
-    } catch (e) {
-      throw new Error(`${e}\n${await bed.logs()}`);
-    }
-  });
-});
+authTest(
+  "reload-keys against a daemon without Authentication and 1.4.7; without the clause nothing changes",
+  async () => {
+    await warmCtkit();
+    await withBed(spec("NOTRACK"), async (bed) => {
+      try {
+        await startBoth(bed, "ref", "ctkit");
+        let r = await bed.a.run([CTKIT, "conntrackd", "-C", bed.a.conf, "reload-keys"], { allowFail: true });
+        assertEquals(r.code, 1);
+        assert(r.stderr.includes("does not know it (conntrackd 1.4.7"), r.stderr);
+        r = await bed.b.run([CTKIT, "conntrackd", "-C", bed.b.conf, "reload-keys"], { allowFail: true });
+        assertEquals(r.code, 1);
+        assert(r.stderr.includes("has no Authentication"), r.stderr);
+        // without the clause the link carries 1.4.7's bytes: the pair syncs both ways
+        assert(await syncs(bed.a, bed.b, 81));
+        assert(await syncs(bed.b, bed.a, 82));
+        assert(!(await bed.b.request(["-s", "network"], "ctkit")).includes("Not authenticated"));
+        // nor is libsodium loaded
+        assert(!(await Deno.readTextFile(`/proc/${await daemonPid(bed.b)}/maps`)).includes("libsodium"));
+      } catch (e) {
+        throw new Error(`${e}\n${await bed.logs()}`);
+      }
+    });
+  },
+);
