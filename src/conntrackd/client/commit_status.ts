@@ -17,6 +17,7 @@
 // the check would be taken for the one that committed: nothing in 1.4.7's
 // reply tells them apart.
 import { ALL_COMMIT, COMMIT_MARK, CT_COMMIT, EXP_COMMIT, STATS_RUNTIME } from "./codes.ts";
+import { exchange } from "./request.ts";
 
 const MARK = COMMIT_MARK.charCodeAt(0);
 
@@ -60,29 +61,9 @@ export async function commitFailure(reply: CommitReply, socketPath: string): Pro
 
 /** True when a daemon on `socketPath` answers a `-s runtime` request (it always has text). */
 export async function daemonAnswers(socketPath: string): Promise<boolean> {
-  let conn: Deno.UnixConn;
-  try {
-    conn = await Deno.connect({ transport: "unix", path: socketPath });
-  } catch {
-    return false;
-  }
-  try {
-    const req = new Uint8Array(new Int32Array([STATS_RUNTIME]).buffer);
-    for (let off = 0; off < req.length;) off += await conn.write(req.subarray(off));
-    const buf = new Uint8Array(1024);
-    let got = 0;
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) return got > 0;
-      got += n;
-    }
-  } catch {
-    return false;
-  } finally {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  }
+  let got = 0;
+  const r = await exchange(socketPath, STATS_RUNTIME, (c) => got += c.length);
+  return r !== null && r.error === null && got > 0;
 }
 
 /**
@@ -90,28 +71,9 @@ export async function daemonAnswers(socketPath: string): Promise<boolean> {
  * null when it completed, else why not. For `ha primary` against 1.4.7's daemon.
  */
 export async function requestCommit(socketPath: string, code: number): Promise<string | null> {
-  let conn: Deno.UnixConn;
-  try {
-    conn = await Deno.connect({ transport: "unix", path: socketPath });
-  } catch {
-    return "can't connect: is conntrackd running?";
-  }
   const reply = new CommitReply();
-  try {
-    const req = new Uint8Array(new Int32Array([code]).buffer);
-    for (let off = 0; off < req.length;) off += await conn.write(req.subarray(off));
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      reply.see(buf.subarray(0, n));
-    }
-  } catch (e) {
-    reply.failed(e);
-  } finally {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  }
+  const r = await exchange(socketPath, code, (c) => reply.see(c));
+  if (r === null) return "can't connect: is conntrackd running?";
+  if (r.error !== null) reply.failed(r.error);
   return await commitFailure(reply, socketPath);
 }

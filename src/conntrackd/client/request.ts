@@ -107,3 +107,51 @@ async function copyReply(conn: Deno.UnixConn, commit: CommitReply | null): Promi
   }
   if (used > 0) await writeAll(Deno.stdout, pending.subarray(0, used));
 }
+
+/** What exchange() saw once connected (null: it could not connect). */
+export interface Exchange {
+  /** The request could not be sent. */
+  sent: boolean;
+  /** The error that ended the exchange early (sending or reading); null when the daemon closed it. */
+  error: unknown;
+}
+
+/**
+ * Sends `code` to the daemon on `socketPath` and hands each received chunk to
+ * `onChunk` until the daemon closes the connection (or a read fails): the
+ * request/reply loop of every caller that keeps the reply rather than printing it.
+ */
+export async function exchange(
+  socketPath: string,
+  code: number,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<Exchange | null> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socketPath });
+  } catch {
+    return null;
+  }
+  try {
+    try {
+      await writeAll(conn, encodeRequest(code));
+    } catch (e) {
+      return { sent: false, error: e };
+    }
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (e) {
+        return { sent: true, error: e };
+      }
+      if (!n) return { sent: true, error: null };
+      onChunk(buf.subarray(0, n));
+    }
+  } finally {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
