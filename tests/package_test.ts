@@ -319,12 +319,13 @@ Deno.test("packaged file: an upgrade while the old build runs leaves the old one
     });
   }));
 
-Deno.test("packaged file: --version names the version and the commit it was built from", async () => {
-  requirePackage();
-  const head = new TextDecoder().decode((await Deno.readFile(PACKAGED)).subarray(0, 4096));
-  const m = /^# ctkit (\S+) \(commit (\S+)\)/m.exec(head);
-  assert(m, "header names version and commit");
-  const r = await inMountNs(firewall(`${ROOT}/dist`) + `${MIN_ENV} "$BIN/ctkit" --version`);
-  assertEquals(r.code, 0, r.stderr);
-  assertMatch(r.stdout, new RegExp(`^ctkit ${m[1].replaceAll(".", "\\.")} \\(commit ${m[2]}\\)\\n`));
-});
+// A copy under /var/tmp, like the other cases: firewall() mounts a tmpfs over /tmp, where a checkout may live.
+Deno.test("packaged file: --version names the version and the commit it was built from", () =>
+  withCopy(async (dir) => {
+    const head = new TextDecoder().decode((await Deno.readFile(PACKAGED)).subarray(0, 4096));
+    const m = /^# ctkit (\S+) \(commit (\S+)\)/m.exec(head);
+    assert(m, "header names version and commit");
+    const r = await inMountNs(firewall(`${dir}/bin`) + `${MIN_ENV} "$BIN/ctkit" --version`);
+    assertEquals(r.code, 0, r.stderr);
+    assertMatch(r.stdout, new RegExp(`^ctkit ${m[1].replaceAll(".", "\\.")} \\(commit ${m[2]}\\)\\n`));
+  }));
